@@ -1,0 +1,192 @@
+/** A JSON primitive. */
+export type JsonPrimitive = string | number | boolean | null;
+/** Any JSON value: what a session may hold. */
+export type JsonValue = JsonPrimitive | JsonValue[] | JsonObject;
+/** A JSON object: the root of every session. */
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+/** Keys that could reach an object's prototype: never allowed in a path or a value. */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'prototype', 'constructor']);
+
+/**
+ * Tells whether a value is a plain object (its prototype is `Object.prototype` or null).
+ *
+ * @param value - anything
+ * @returns true for `{}` and `Object.create(null)`, false for arrays, class instances, null
+ * @example
+ * isPlainObject({ a: 1 }) // true
+ * isPlainObject(new Date()) // false
+ */
+export function isPlainObject(value: unknown): value is JsonObject {
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'bigint') return 'a bigint';
+  if (typeof value === 'symbol') return 'a symbol';
+  const name = (value as object).constructor?.name;
+  return name ? `a ${name}` : 'an object with a foreign prototype';
+}
+
+/**
+ * Formats a path for messages: `session.prefs.theme`, `session.list[2]`.
+ *
+ * @param path - keys from the root
+ * @param root - the name shown for the root
+ * @returns the printable path
+ * @example
+ * formatPath(['prefs', 'theme']) // 'session.prefs.theme'
+ */
+export function formatPath(path: readonly (string | number)[], root = 'session'): string {
+  let out = root;
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else if (/^[A-Za-z_$][\w$]*$/.test(key)) out += `.${key}`;
+    else out += `[${JSON.stringify(key)}]`;
+  }
+  return out;
+}
+
+/**
+ * Finds the first value that is not JSON, or a forbidden key.
+ *
+ * @param value - the value to check
+ * @param path - where the value sits, for the message
+ * @returns undefined when the value is JSON, else `{ path, problem }`
+ */
+export function findNonJson(
+  value: unknown,
+  path: (string | number)[] = [],
+): { path: (string | number)[]; problem: string } | undefined {
+  const seen = new Set<object>();
+  const walk = (v: unknown, at: (string | number)[]): { path: (string | number)[]; problem: string } | undefined => {
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        return undefined;
+      case 'number':
+        return Number.isFinite(v) ? undefined : { path: at, problem: `is ${describe(v)}` };
+      case 'object': {
+        if (v === null) return undefined;
+        if (seen.has(v)) return { path: at, problem: 'is a cycle' };
+        if (Array.isArray(v)) {
+          seen.add(v);
+          for (let i = 0; i < v.length; i++) {
+            // Holes in sparse arrays read as undefined and would turn into null.
+            if (!(i in v)) return { path: [...at, i], problem: 'is a hole in a sparse array' };
+            const found = walk(v[i], [...at, i]);
+            if (found) return found;
+          }
+          seen.delete(v);
+          return undefined;
+        }
+        if (!isPlainObject(v)) return { path: at, problem: `is ${describe(v)}` };
+        seen.add(v);
+        for (const key of Object.keys(v)) {
+          if (FORBIDDEN_KEYS.has(key)) return { path: [...at, key], problem: 'uses a forbidden key' };
+          const found = walk(v[key], [...at, key]);
+          if (found) return found;
+        }
+        if (Object.getOwnPropertySymbols(v).length > 0) return { path: at, problem: 'has symbol keys' };
+        seen.delete(v);
+        return undefined;
+      }
+      default:
+        return { path: at, problem: `is ${describe(v)}` };
+    }
+  };
+  return walk(value, path);
+}
+
+/**
+ * Throws a `TypeError` naming the path of the first value that is not JSON
+ * (Date, Map, undefined, a function, NaN, Infinity, a cycle, a class instance)
+ * or of a forbidden key (`__proto__`, `prototype`, `constructor`).
+ *
+ * @param value - the value to check
+ * @param path - where the value sits, for the message
+ * @throws TypeError
+ * @example
+ * assertJson({ when: new Date() }) // TypeError: session-sync: session.when is a Date; ...
+ */
+export function assertJson(value: unknown, path: (string | number)[] = []): asserts value is JsonValue {
+  const found = findNonJson(value, path);
+  if (found) {
+    throw new TypeError(
+      `session-sync: ${formatPath(found.path)} ${found.problem}; a session holds only JSON ` +
+        '(plain objects, arrays, strings, finite numbers, booleans, null)',
+    );
+  }
+}
+
+/**
+ * Deep equality of two JSON values (object key order does not matter).
+ *
+ * @param a - a JSON value
+ * @param b - a JSON value
+ * @returns true when both hold the same JSON
+ * @example
+ * jsonEqual({ a: [1] }, { a: [1] }) // true
+ */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    if (!Object.prototype.hasOwnProperty.call(b, k)) return false;
+    if (!jsonEqual((a as JsonObject)[k], (b as JsonObject)[k])) return false;
+  }
+  return true;
+}
+
+/**
+ * A deep copy of a JSON value that shares nothing with the input.
+ *
+ * @param value - a JSON value
+ * @returns the copy
+ * @example
+ * const copy = cloneJson({ a: [1] })
+ */
+export function cloneJson<T extends JsonValue>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map((v) => cloneJson(v)) as T;
+  const out: JsonObject = {};
+  for (const key of Object.keys(value)) out[key] = cloneJson((value as JsonObject)[key]!);
+  return out as T;
+}
+
+/**
+ * The UTF-8 byte length of a string, without I/O or allocation.
+ *
+ * @param text - any string
+ * @returns its size in bytes once encoded as UTF-8
+ * @example
+ * utf8Length('é') // 2
+ */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}

@@ -1,0 +1,129 @@
+import { SessionSyncError } from './errors.js';
+import { cloneJson, FORBIDDEN_KEYS, formatPath, isPlainObject, jsonEqual, type JsonObject, type JsonValue } from './json.js';
+
+/** Sets `value` at `path`, creating missing parent objects. */
+export interface SetOp {
+  op: 'set';
+  path: string[];
+  value: JsonValue;
+}
+/** Deletes `path`; deleting what is not there is a no-op. */
+export interface DelOp {
+  op: 'del';
+  path: string[];
+}
+/** One step of a change. A change is a list of ops applied atomically. */
+export type Op = SetOp | DelOp;
+
+/** What {@link applyOps} returns. */
+export interface ApplyOutcome {
+  /** The new root: a new object sharing every unchanged branch with the input. */
+  data: JsonObject;
+  /** False when the ops changed nothing (the version is then not bumped). */
+  changed: boolean;
+}
+
+const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+
+function invalid(path: readonly string[], why: string): SessionSyncError {
+  return new SessionSyncError('invalid', `session-sync: ${formatPath(path)} ${why}`);
+}
+
+// Copy-on-write of one object node: the input is never mutated.
+function withKey(node: JsonObject, key: string, value: JsonValue | undefined): JsonObject {
+  const copy: JsonObject = {};
+  for (const k of Object.keys(node)) if (k !== key) copy[k] = node[k]!;
+  // Keep key order stable when a key is replaced (JSON and ETags stay readable).
+  if (value !== undefined) {
+    if (has(node, key)) {
+      const ordered: JsonObject = {};
+      for (const k of Object.keys(node)) ordered[k] = k === key ? value : node[k]!;
+      return ordered;
+    }
+    copy[key] = value;
+  }
+  return copy;
+}
+
+function applyOne(node: JsonObject, op: Op, depth: number): JsonObject {
+  const key = op.path[depth]!;
+  if (FORBIDDEN_KEYS.has(key)) throw invalid(op.path.slice(0, depth + 1), 'uses a forbidden key');
+  const last = depth === op.path.length - 1;
+  const exists = has(node, key);
+  const current = exists ? node[key] : undefined;
+  if (last) {
+    if (op.op === 'del') return exists ? withKey(node, key, undefined) : node;
+    if (exists && jsonEqual(current, op.value)) return node;
+    return withKey(node, key, cloneJson(op.value));
+  }
+  if (Array.isArray(current)) {
+    // Arrays are values: index-level ops would let two concurrent pushes collide silently.
+    throw invalid(op.path.slice(0, depth + 1), 'is an array; set the whole array instead');
+  }
+  if (exists && !isPlainObject(current)) {
+    if (op.op === 'del') return node; // nothing can be under a primitive: nothing to delete
+    throw invalid(op.path.slice(0, depth + 1), 'is not an object, so nothing can be set under it');
+  }
+  if (!exists && op.op === 'del') return node;
+  const child = exists ? (current as JsonObject) : {};
+  const next = applyOne(child, op, depth + 1);
+  if (next === child && exists) return node;
+  return withKey(node, key, next);
+}
+
+/**
+ * Applies a list of ops with the semantics of DESIGN.md §2, all or nothing.
+ *
+ * `set` creates missing parent objects; a path through an array (for any op) or through a
+ * primitive (for `set`) is `invalid`; `del` of what is not there is a no-op. The input is
+ * never mutated: the result is a new object sharing every unchanged branch with it, and
+ * set values are copied so later changes to the caller's objects cannot leak in.
+ *
+ * @param data - the current root
+ * @param ops - the change; each op's path must be non-empty
+ * @returns the new root and whether anything changed
+ * @throws SessionSyncError with code `invalid` when an op cannot apply
+ * @example
+ * applyOps({}, [{ op: 'set', path: ['prefs', 'theme'], value: 'dark' }])
+ * // { data: { prefs: { theme: 'dark' } }, changed: true }
+ */
+export function applyOps(data: JsonObject, ops: readonly Op[]): ApplyOutcome {
+  let root = data;
+  for (const op of ops) {
+    if (op.path.length === 0) throw invalid([], 'cannot be replaced; ops need a non-empty path');
+    root = applyOne(root, op, 0);
+  }
+  return { data: root, changed: root !== data };
+}
+
+/**
+ * The ops that turn `before` into `after`: `del` for keys gone, `set` for keys new or
+ * changed, recursing into objects present on both sides; arrays are set whole.
+ *
+ * @param before - the old root
+ * @param after - the new root
+ * @param path - the prefix of every op (used in recursion)
+ * @returns ops such that `applyOps(before, ops).data` deep-equals `after`
+ * @example
+ * diff({ a: 1, b: 2 }, { a: 1, c: 3 })
+ * // [{ op: 'del', path: ['b'] }, { op: 'set', path: ['c'], value: 3 }]
+ */
+export function diff(before: JsonObject, after: JsonObject, path: string[] = []): Op[] {
+  const ops: Op[] = [];
+  if (before === after) return ops;
+  for (const key of Object.keys(before)) {
+    if (!has(after, key)) ops.push({ op: 'del', path: [...path, key] });
+  }
+  for (const key of Object.keys(after)) {
+    const a = after[key]!;
+    if (!has(before, key)) {
+      ops.push({ op: 'set', path: [...path, key], value: a });
+      continue;
+    }
+    const b = before[key];
+    if (b === a) continue;
+    if (isPlainObject(a) && isPlainObject(b)) ops.push(...diff(b, a, [...path, key]));
+    else if (!jsonEqual(a, b)) ops.push({ op: 'set', path: [...path, key], value: a });
+  }
+  return ops;
+}
