@@ -144,6 +144,8 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
     return true;
   }
   if (Array.isArray(b)) return false;
+  // A Date, Map or class instance equals nothing: diff must emit it so assertJson can refuse it.
+  if (!isPlainObject(a) || !isPlainObject(b)) return false;
   const ka = Object.keys(a);
   if (ka.length !== Object.keys(b).length) return false;
   for (const k of ka) {
