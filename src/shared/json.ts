@@ -167,9 +167,16 @@ export function cloneJson<T extends JsonValue>(value: T): T {
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map((v) => cloneJson(v)) as T;
   const out: JsonObject = {};
-  for (const key of Object.keys(value)) out[key] = cloneJson((value as JsonObject)[key]!);
+  for (const key of Object.keys(value)) {
+    const copy = cloneJson((value as JsonObject)[key]!);
+    // An own "__proto__" key (JSON.parse makes one) would set the copy's prototype instead.
+    if (key === '__proto__') Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
+    else out[key] = copy;
+  }
   return out as T;
 }
+
+const isLowSurrogate = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;
 
 /**
  * The UTF-8 byte length of a string, without I/O or allocation.
@@ -185,10 +192,10 @@ export function utf8Length(text: string): number {
     const c = text.charCodeAt(i);
     if (c < 0x80) bytes += 1;
     else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+    else if (c >= 0xd800 && c <= 0xdbff && isLowSurrogate(text.charCodeAt(i + 1))) {
       bytes += 4;
       i++;
-    } else bytes += 3;
+    } else bytes += 3; // a lone surrogate is encoded as U+FFFD, 3 bytes
   }
   return bytes;
 }
