@@ -1,0 +1,63 @@
+/**
+ * The Redis key layout of `RedisStore` (one Redis, not Cluster: scripts build user-index
+ * keys from the prefix, which Cluster forbids).
+ *
+ * | key                    | type   | holds                                                        |
+ * |------------------------|--------|--------------------------------------------------------------|
+ * | `{prefix}s:{id}`       | hash   | `d` data as JSON text (encoded by Node, never by Lua), `v` version, `c` created (epoch ms), `a` absolute deadline (epoch ms), `t` last active (epoch ms), `u` user (when indexed) |
+ * | `{prefix}h:{id}`       | list   | the last `history` patches as JSON text `{ version, base, ops, mutation? }`, oldest first |
+ * | `{prefix}m:{id}`       | hash   | mutation id → first answer `"<version>:<changed 1/0>"`      |
+ * | `{prefix}o:{id}`       | list   | mutation ids in arrival order, capped at 256 (the oldest leaves `m` too) |
+ * | `{prefix}x:{id}`       | string | a short-lived tombstone after `destroy`, so expiry watchers do not report a destroyed session as expired |
+ * | `{prefix}u:{user}`     | zset   | session ids of one user, scored by each session's expiry (epoch ms); pruned on read; the key expires with its last member |
+ * | channel `{prefix}events` | pub/sub | every change and end, as JSON text `StoreEvent` |
+ *
+ * Every key of one session gets the same PEXPIRE = min(ttl, absolute deadline - now) on
+ * each apply and touch, so they vanish together.
+ */
+
+/** The keys of one session, in the order the Lua scripts take them. */
+export interface SessionKeys {
+  /** The record hash. */
+  record: string;
+  /** The patch history list. */
+  history: string;
+  /** Mutation id → answer hash. */
+  mutations: string;
+  /** Mutation ids in arrival order. */
+  order: string;
+  /** Tombstone after destroy. */
+  tombstone: string;
+}
+
+/**
+ * The keys of session `id` under `prefix`.
+ *
+ * @param prefix - the store's key prefix, e.g. `'session-sync:'`
+ * @param id - the session id
+ * @returns every key of that session
+ * @example
+ * sessionKeys('session-sync:', 'abc').record // 'session-sync:s:abc'
+ */
+export function sessionKeys(prefix: string, id: string): SessionKeys {
+  return {
+    record: `${prefix}s:${id}`,
+    history: `${prefix}h:${id}`,
+    mutations: `${prefix}m:${id}`,
+    order: `${prefix}o:${id}`,
+    tombstone: `${prefix}x:${id}`,
+  };
+}
+
+/**
+ * The user-index key of `user` under `prefix` (the Lua scripts build the same string).
+ *
+ * @param prefix - the store's key prefix
+ * @param user - the user id
+ * @returns the sorted-set key
+ * @example
+ * userKey('session-sync:', 'alice') // 'session-sync:u:alice'
+ */
+export function userKey(prefix: string, user: string): string {
+  return `${prefix}u:${user}`;
+}
