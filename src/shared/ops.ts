@@ -1,5 +1,5 @@
 import { SessionSyncError } from './errors.js';
-import { cloneJson, FORBIDDEN_KEYS, formatPath, isPlainObject, jsonEqual, type JsonObject, type JsonValue } from './json.js';
+import { assertJson, cloneJson, FORBIDDEN_KEYS, formatPath, isPlainObject, jsonEqual, type JsonObject, type JsonValue } from './json.js';
 
 /** Sets `value` at `path`, creating missing parent objects. */
 export interface SetOp {
@@ -77,12 +77,14 @@ function applyOne(node: JsonObject, op: Op, depth: number): JsonObject {
  * `set` creates missing parent objects; a path through an array (for any op) or through a
  * primitive (for `set`) is `invalid`; `del` of what is not there is a no-op. The input is
  * never mutated: the result is a new object sharing every unchanged branch with it, and
- * set values are copied so later changes to the caller's objects cannot leak in.
+ * set values are copied so later changes to the caller's objects cannot leak in. When the
+ * ops change nothing as a whole, the input itself comes back with `changed: false`.
  *
  * @param data - the current root
  * @param ops - the change; each op's path must be non-empty
  * @returns the new root and whether anything changed
  * @throws SessionSyncError with code `invalid` when an op cannot apply
+ * @throws TypeError naming the path when a set value is not JSON (see {@link assertJson})
  * @example
  * applyOps({}, [{ op: 'set', path: ['prefs', 'theme'], value: 'dark' }])
  * // { data: { prefs: { theme: 'dark' } }, changed: true }
@@ -91,8 +93,13 @@ export function applyOps(data: JsonObject, ops: readonly Op[]): ApplyOutcome {
   let root = data;
   for (const op of ops) {
     if (op.path.length === 0) throw invalid([], 'cannot be replaced; ops need a non-empty path');
+    // Without this, `undefined` would act as a delete and a Date would be stored as {}.
+    if (op.op === 'set') assertJson(op.value, [...op.path]);
     root = applyOne(root, op, 0);
   }
+  // Ops that change something and then undo it (set a:2, set a:1) change nothing as a whole,
+  // so the version must not move; only the touched branches are compared.
+  if (root !== data && jsonEqual(root, data)) return { data, changed: false };
   return { data: root, changed: root !== data };
 }
 
