@@ -1,0 +1,273 @@
+/**
+ * The Express side: `req.session` for every request, the id cookie, the end-of-response
+ * commit, and the JSON route.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { assertJson, isPlainObject, type JsonObject } from '../shared/index.js';
+import { newId } from './cookie.js';
+import type { Core } from './core.js';
+import { SessionHandle } from './handle.js';
+import type { LiveSession } from './registry.js';
+import { serveRoute, isRouteRequest } from './route.js';
+import { logger } from './warn.js';
+
+const debug = logger('express');
+
+type Next = (err?: unknown) => void;
+type Request = IncomingMessage & { session?: unknown; secure?: boolean; path?: string; protocol?: string };
+
+/**
+ * `req.session`: the visitor's session in an Express handler.
+ *
+ * @example
+ * app.post('/cart', (req, res) => {
+ *   req.session.val.cart = [...(req.session.val.cart ?? []), req.body.item]
+ *   res.redirect('/cart') // the write is stored before the redirect goes out
+ * })
+ */
+export class HttpSession extends SessionHandle {
+  private finished: Promise<void>;
+
+  constructor(
+    core: Core,
+    defaults: JsonObject,
+    key: string,
+    private readonly req: Request,
+    private readonly res: ServerResponse,
+  ) {
+    super(core, defaults, key);
+    this.finished = new Promise<void>((resolve) => {
+      const done = (): void => {
+        resolve();
+        this.releaseEntry();
+      };
+      res.once('finish', done);
+      res.once('close', done);
+    });
+  }
+
+  protected get autoSync(): boolean {
+    return this.core.options.autoSync;
+  }
+
+  /** @internal Called by the middleware once the session is loaded. */
+  attach(entry: LiveSession): void {
+    this.entry = entry;
+  }
+
+  /** @internal Called by the middleware when the store failed. */
+  failedToLoad(error: unknown): void {
+    this.loadError = error;
+  }
+
+  private releaseEntry(): void {
+    const entry = this.entry;
+    if (entry && this.held.has(entry)) {
+      this.held.delete(entry);
+      this.core.registry.release(entry);
+    }
+  }
+
+  private readonly held = new Set<LiveSession>();
+
+  private hold(entry: LiveSession): LiveSession {
+    this.held.add(entry);
+    return entry;
+  }
+
+  /** @internal The middleware's hold, released when the response ends. */
+  adoptHeld(entry: LiveSession): void {
+    this.entry = this.hold(entry);
+  }
+
+  private get secure(): boolean {
+    return this.req.secure === true;
+  }
+
+  // One Set-Cookie of ours per response: a later one replaces an earlier one.
+  private setCookie(id: string | null): void {
+    if (this.res.headersSent) {
+      throw new Error('session-sync: the session needs to set its cookie, but the response headers were already sent');
+    }
+    const name = this.core.options.cookie.name + '=';
+    const existing = this.res.getHeader('Set-Cookie');
+    const others = (Array.isArray(existing) ? existing : existing === undefined ? [] : [String(existing)]).filter(
+      (c) => !c.startsWith(name),
+    );
+    this.res.setHeader('Set-Cookie', [...others, this.core.cookieFor(id, this.secure)]);
+  }
+
+  /** @internal Gives a visitor without a valid cookie an id (cookie only, no record). */
+  issueId(): LiveSession {
+    const id = newId();
+    this.setCookie(id);
+    this.entry = this.hold(this.core.registry.adopt(id));
+    return this.entry;
+  }
+
+  protected ensureEntry(): LiveSession {
+    return this.entry ?? this.issueId();
+  }
+
+  protected reportFailure(error: unknown): void {
+    if (this.res.writableEnded) {
+      debug('a commit failed after the response ended: %o', error);
+      this.core.emit('error', error);
+    }
+  }
+
+  /** @internal Errors to hand to `next(err)` when the response ends. */
+  errorsForNext(): unknown[] {
+    return this.unobservedFailures();
+  }
+
+  /** @internal Resolves when nothing is left to commit. */
+  settled(): Promise<void> {
+    return this.settle();
+  }
+
+  /** @internal Whether the response must wait for the store. */
+  busy(): boolean {
+    return this.draft.dirty || this.failures.length > 0 || this.hasWork();
+  }
+
+  private hasWork(): boolean {
+    return this.work.size > 0;
+  }
+
+  /** The committed data this request sees, with defaults (for the route). */
+  committedView(): JsonObject {
+    return this.view();
+  }
+
+  /**
+   * Gives the visitor a new id (against session fixation): the data is kept unless
+   * `keep: false`, the old id is dead at once, and its sockets are told — once this
+   * response, which carries the new cookie, has finished.
+   *
+   * @param options - `keep` (default true): keep the data
+   * @returns when the new session is stored
+   * @example
+   * app.post('/login', async (req, res) => {
+   *   await req.session.regenerate()
+   *   req.session.val.user = { id: user.id }
+   *   res.redirect('/')
+   * })
+   */
+  async regenerate(options: { keep?: boolean } = {}): Promise<void> {
+    const keep = options.keep ?? true;
+    await this.settle();
+    const old = this.entry;
+    const data = keep && old ? old.data : {};
+    const id = newId();
+    const ops = Object.keys(data).map((key) => ({ op: 'set' as const, path: [key], value: data[key]! }));
+    if (ops.length > 0 && keep && old && old.version > 0) await this.core.commit(id, ops);
+    this.setCookie(id);
+    this.releaseEntry();
+    this.entry = this.hold(this.core.registry.adopt(id));
+    if (old && old.version > 0) await this.core.destroy(old.id, 'regenerated', this.finished);
+  }
+
+  /**
+   * Ends the session: record gone, cookie cleared, every socket of it told. A later write
+   * in the same request starts a new session.
+   *
+   * @returns when done
+   * @example
+   * app.post('/logout', async (req, res) => { await req.session.destroy(); res.redirect('/') })
+   */
+  override async destroy(): Promise<void> {
+    this.draft.discard();
+    await this.settle();
+    const old = this.entry;
+    this.releaseEntry();
+    this.entry = undefined;
+    if (old) {
+      this.setCookie(null);
+      await this.core.destroy(old.id, 'destroyed');
+    }
+  }
+
+  /**
+   * Drops uncommitted edits and reads the session from the store again. Rarely needed:
+   * reads are live already.
+   *
+   * @returns when reloaded
+   */
+  async reload(): Promise<void> {
+    this.draft.discard();
+    const entry = this.entry;
+    if (!entry) return;
+    const stored = await this.core.store.get(entry.id);
+    entry.data = stored?.data ?? {};
+    entry.version = stored?.version ?? 0;
+  }
+}
+
+/**
+ * Builds the Express middleware.
+ *
+ * @param core - the shared state
+ * @param defaults - values a session starts with
+ * @param key - the property of `req.session` holding the data
+ * @returns `(req, res, next)`
+ */
+export function createExpressMiddleware(
+  core: Core,
+  defaults: JsonObject,
+  key: string,
+): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
+  if (!isPlainObject(defaults)) throw new TypeError('session-sync: express(defaults) must be a plain JSON object');
+  assertJson(defaults);
+  if (typeof key !== 'string' || key === '') throw new TypeError('session-sync: express(defaults, key) needs a non-empty key');
+
+  return function sessionSync(rawReq: IncomingMessage, res: ServerResponse, next: Next): void {
+    const req = rawReq as Request;
+    if (req.session instanceof HttpSession) return next(); // mounted twice
+    const session = new HttpSession(core, defaults, key, req, res);
+    req.session = session;
+    deferEnd(session, res, next);
+    const route = isRouteRequest(core, req);
+    const go = (): void => (route ? serveRoute(core, session, req, res, next) : next());
+    const id = core.readId(req.headers.cookie);
+    if (id === undefined) return go();
+    const live = core.registry.peek(id);
+    if (live) {
+      live.refs++;
+      session.adoptHeld(live);
+      if (live.version > 0) core.touch(id);
+      return go();
+    }
+    core.registry.acquire(id).then(
+      (entry) => {
+        session.adoptHeld(entry);
+        if (entry.version > 0) core.touch(id);
+        go();
+      },
+      (err: unknown) => {
+        debug('loading %s failed: %o', id, err);
+        session.failedToLoad(err);
+        go();
+      },
+    );
+  };
+}
+
+// Like express-session: hold the end of the response until the store has the change, so a
+// redirect never races the write (express-session#660).
+function deferEnd(session: HttpSession, res: ServerResponse, next: Next): void {
+  const end = res.end as (...args: unknown[]) => ServerResponse;
+  res.end = function deferredEnd(this: ServerResponse, ...args: unknown[]): ServerResponse {
+    if (!session.busy()) return end.apply(this, args);
+    session.settled().then(() => {
+      const errors = session.errorsForNext();
+      if (errors.length > 0 && !res.headersSent) {
+        res.end = end as typeof res.end;
+        next(errors[0]);
+        return;
+      }
+      end.apply(res, args);
+    });
+    return this;
+  } as typeof res.end;
+}

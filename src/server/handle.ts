@@ -1,0 +1,299 @@
+/**
+ * One view of a session from server code: `req.session` and `socket.session` share this.
+ * Reads are always current (the live registry plus this handle's own edits); writes are
+ * tracked and committed as ops at the end of the tick, or by `synchronize()`.
+ */
+import { SessionSyncError, type JsonObject, type Op } from '../shared/index.js';
+import { overlay, withDefaults, type Core } from './core.js';
+import { Draft } from './draft.js';
+import type { LiveSession } from './registry.js';
+import { logger } from './warn.js';
+
+const debug = logger('handle');
+const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
+
+/** What the seed's `synchronize({ model, target })` accepts, normalized. */
+const MODELS: Record<string, 'http' | 'tcp'> = {
+  http: 'http',
+  https: 'http',
+  http2: 'http',
+  exp: 'http',
+  express: 'http',
+  app: 'http',
+  tcp: 'tcp',
+  'tcp/ip': 'tcp',
+  udp: 'tcp',
+  socket: 'tcp',
+  'socket.io': 'tcp',
+};
+
+/** The seed's `synchronize` argument: both sides are one session now, so it is a commit. */
+export interface SynchronizeOptions {
+  model?: string;
+  target?: string;
+}
+
+function checkSeedOptions(options: SynchronizeOptions | undefined): void {
+  if (options === undefined || options === null) return;
+  if (typeof options !== 'object') throw new TypeError('session-sync: synchronize() takes { model, target } or nothing');
+  for (const name of ['model', 'target'] as const) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || !MODELS[value.toLowerCase()]) {
+      throw new TypeError(
+        `session-sync: synchronize({ ${name} }) must be one of ${Object.keys(MODELS).join(', ')} (got ${JSON.stringify(value)})`,
+      );
+    }
+  }
+}
+
+/**
+ * A promise that knows whether user code looked at it (`then`, `catch`, `await`). An error
+ * nobody looked at is routed elsewhere (`next(err)`) instead of becoming an unhandled
+ * rejection, which would end a Node 20 process.
+ */
+export class ObservedPromise<T> extends Promise<T> {
+  observed = false;
+  // Derived promises are plain ones: only the promise we hand out is watched.
+  static override get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
+  override then<A = T, B = never>(
+    onFulfilled?: ((value: T) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    this.observed = true;
+    return super.then(onFulfilled, onRejected);
+  }
+}
+
+function observed<T>(work: Promise<T>): ObservedPromise<T> {
+  const out = new ObservedPromise<T>((resolve, reject) => void work.then(resolve, reject));
+  // Our own handler: never an unhandled rejection, and does not count as observed.
+  Promise.prototype.then.call(out, undefined, () => {});
+  return out;
+}
+
+/** A commit failure and whether user code took charge of it. */
+interface Failure {
+  error: unknown;
+  promise?: ObservedPromise<unknown>;
+}
+
+/**
+ * The common part of `req.session` and `socket.session`.
+ *
+ * @example
+ * req.session.val.cart = ['apple'] // committed at the end of the tick
+ * await req.session.synchronize()  // or now
+ */
+export abstract class SessionHandle {
+  /** The live session, once this handle has an id. */
+  protected entry: LiveSession | undefined;
+  protected readonly draft: Draft;
+  private readonly batches: Op[][] = [];
+  protected readonly work = new Set<Promise<unknown>>();
+  private scheduled = false;
+  private viewCache: { data: JsonObject; batches: number; view: JsonObject } | undefined;
+  protected readonly failures: Failure[] = [];
+  protected loadError: unknown;
+
+  constructor(
+    protected readonly core: Core,
+    protected readonly defaults: JsonObject,
+    protected readonly key: string,
+  ) {
+    this.draft = new Draft(
+      () => this.view(),
+      () => this.onWrite(),
+    );
+    Object.defineProperty(this, key, {
+      enumerable: true,
+      configurable: true,
+      get: () => this.data(),
+      set: (value: unknown) => {
+        this.data();
+        this.draft.replace(value);
+      },
+    });
+  }
+
+  /** The session id (undefined until the visitor has one). */
+  get id(): string | undefined {
+    return this.entry?.id;
+  }
+
+  /** The committed version this handle sees (0: no record). */
+  get version(): number {
+    return this.entry?.version ?? 0;
+  }
+
+  /** True when the store failed to load this session (the first access of the data throws). */
+  get unavailable(): boolean {
+    return this.loadError !== undefined;
+  }
+
+  /** The tag of the id, safe to show the browser (null without an id). */
+  get tag(): string | null {
+    return this.entry ? this.core.tagOf(this.entry.id) : null;
+  }
+
+  /** The mutable, tracked data (what `[key]` returns). */
+  protected data(): JsonObject {
+    if (this.loadError !== undefined) {
+      throw new SessionSyncError('store_unavailable', 'session-sync: the session could not be loaded from the store', {
+        cause: this.loadError,
+      });
+    }
+    return this.draft.proxy();
+  }
+
+  /** The committed data plus in-flight ops plus defaults, without this handle's draft. */
+  protected view(): JsonObject {
+    const data = this.entry?.data ?? EMPTY;
+    const cache = this.viewCache;
+    if (cache && cache.data === data && cache.batches === this.batches.length) return cache.view;
+    const view = withDefaults(this.batches.length ? overlay(data, this.batches) : data, this.defaults);
+    this.viewCache = { data, batches: this.batches.length, view };
+    return view;
+  }
+
+  /** The data as this handle sees it now, edits included (a plain object, not tracked). */
+  snapshotData(): JsonObject {
+    return this.draft.current();
+  }
+
+  /** Whether changes commit by themselves. */
+  protected abstract get autoSync(): boolean;
+
+  /** Makes sure the handle has an id and a live entry before a write (HTTP issues a cookie). */
+  protected abstract ensureEntry(): LiveSession;
+
+  /** Reports a failed automatic commit that no `synchronize()` caller took charge of. */
+  protected abstract reportFailure(error: unknown): void;
+
+  private onWrite(): void {
+    if (!this.autoSync || this.scheduled) return;
+    this.scheduled = true;
+    // End of the current tick: writes of one synchronous run become one change.
+    process.nextTick(() => {
+      this.scheduled = false;
+      if (this.draft.dirty) this.flush().catch(() => {});
+    });
+  }
+
+  /**
+   * Sends the uncommitted edits to the store.
+   *
+   * @param promise - the `synchronize()` promise that will carry a failure, if any
+   * @returns when stored and published
+   */
+  protected flush(promise?: ObservedPromise<unknown>): Promise<void> {
+    const ops = this.draft.take();
+    if (ops.length === 0) return Promise.resolve();
+    let entry: LiveSession;
+    try {
+      entry = this.ensureEntry();
+    } catch (err) {
+      return Promise.reject(this.fail(err, promise));
+    }
+    const batch = ops;
+    this.batches.push(batch);
+    const done = (): void => {
+      const at = this.batches.indexOf(batch);
+      if (at >= 0) this.batches.splice(at, 1);
+    };
+    const work = this.core.commit(entry.id, ops).then(
+      (result) => {
+        done();
+        debug('committed %d ops to %s as version %d', ops.length, entry.id, result.version);
+      },
+      (err: unknown) => {
+        done();
+        throw this.fail(err, promise);
+      },
+    );
+    this.work.add(work);
+    const forget = (): void => void this.work.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  private fail(error: unknown, promise?: ObservedPromise<unknown>): unknown {
+    debug('commit failed: %o', error);
+    const failure: Failure = { error };
+    if (promise) failure.promise = promise;
+    this.failures.push(failure);
+    if (!promise) this.reportFailure(error);
+    return error;
+  }
+
+  /**
+   * Commits every change made through this handle now.
+   *
+   * @param options - the seed's `{ model, target }`, accepted and checked for compatibility
+   * @returns a promise resolved when the change is stored and published to every mirror
+   * @example
+   * req.session.val.step = 2
+   * await req.session.synchronize()
+   */
+  synchronize(options?: SynchronizeOptions): Promise<void> {
+    checkSeedOptions(options);
+    let handOut!: ObservedPromise<void>;
+    const run = async (): Promise<void> => {
+      await Promise.resolve(); // let `handOut` exist before a failure is recorded against it
+      const mine = this.draft.dirty ? this.flush(handOut) : Promise.resolve();
+      await Promise.all([mine, ...[...this.work].map((w) => w.catch(() => {}))]);
+      await mine;
+    };
+    handOut = observed(run());
+    return handOut;
+  }
+
+  /** Waits for every commit of this handle, including edits not yet sent. */
+  protected async settle(): Promise<void> {
+    if (this.draft.dirty) await this.flush().catch(() => {});
+    while (this.work.size > 0) await Promise.allSettled([...this.work]);
+  }
+
+  /** Failures that no `synchronize()` caller looked at. */
+  protected unobservedFailures(): unknown[] {
+    return this.failures.filter((f) => !f.promise?.observed).map((f) => f.error);
+  }
+
+  /**
+   * Ends this session everywhere: record gone, every socket of it told and disconnected.
+   *
+   * @returns when done
+   * @example
+   * await req.session.destroy()
+   */
+  async destroy(): Promise<void> {
+    this.draft.discard();
+    const entry = this.entry;
+    if (!entry) return;
+    await this.core.destroy(entry.id, 'destroyed');
+  }
+
+  /**
+   * Ends every other session of this session's user (option `user`), keeping this one.
+   *
+   * @returns how many sessions were ended
+   * @example
+   * await req.session.logoutOthers()
+   */
+  async logoutOthers(): Promise<number> {
+    const userOf = this.core.options.user;
+    if (!userOf) throw new TypeError('session-sync: logoutOthers() needs the option "user"');
+    const user = userOf(this.draft.current());
+    if (user === undefined || !this.entry) return 0;
+    const others = (await this.core.store.sessionsOf(user)).filter((s) => s.id !== this.entry!.id);
+    await Promise.all(others.map((s) => this.core.destroy(s.id, 'destroyed')));
+    return others.length;
+  }
+
+  /** The JSON of the session as this handle sees it. */
+  toJSON(): JsonObject {
+    return this.draft.current();
+  }
+}
