@@ -314,8 +314,8 @@ export function storeContract(name: string, makeStore: () => Promise<StoreHandle
       const limits = { ...LIFETIMES, maxSize: 100 };
       await store.apply(id, [set(['a'], 'x'.repeat(50))], limits);
       await rejects(store.apply(id, [set(['b'], 'y'.repeat(60))], limits), 'too_large');
-      // Size is UTF-8 bytes, not UTF-16 units: 30 × '日' is 90 bytes.
-      await rejects(store.apply(id, [set(['a'], '日'.repeat(30))], limits), 'too_large');
+      // Size is UTF-8 bytes, not UTF-16 units: {"a":"日 × 31"} is 39 units but 101 bytes.
+      await rejects(store.apply(id, [set(['a'], '日'.repeat(31))], limits), 'too_large');
       assert.equal(await store.get(id), { data: { a: 'x'.repeat(50) }, version: 1 });
       const fresh = newId();
       await rejects(store.apply(fresh, [set(['big'], 'z'.repeat(200))], limits), 'too_large');
@@ -675,7 +675,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreHandle
     'empty arrays and objects, long numbers, unicode and escapes survive',
     withStore(async (store, feed) => {
       const id = newId();
-      const value = {
+      const value: JsonObject = {
         emptyArray: [],
         emptyObject: {},
         nested: [[], [[]], {}, [{}], { a: [] }],
@@ -717,7 +717,8 @@ export function storeContract(name: string, makeStore: () => Promise<StoreHandle
     withStore(async (store) => {
       const id = newId();
       const value = { list: [1, 2], deep: { a: 1 } };
-      await store.apply(id, [set(['v'], value)], LIFETIMES);
+      const stored: JsonObject = value;
+      await store.apply(id, [set(['v'], stored)], LIFETIMES);
       value.list.push(3);
       value.deep.a = 2;
       const got = await store.get(id);
