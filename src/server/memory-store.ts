@@ -4,7 +4,15 @@
  * the data as JSON text, times as small integers; history and mutation ids live beside it
  * only for sessions that change.
  */
-import { applyOps, MUTATION_MEMORY, SessionSyncError, utf8Length, type EndReason, type JsonObject, type Op } from '../shared/index.js';
+import {
+  applyOps,
+  MUTATION_MEMORY,
+  SessionSyncError,
+  utf8Length,
+  type EndReason,
+  type JsonObject,
+  type Op,
+} from '../shared/index.js';
 import { MutationMemory, PatchHistory } from './memory-history.js';
 import type {
   ApplyOptions,
@@ -67,13 +75,25 @@ class SessionRecord {
 function positive(name: string, value: unknown, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
   const ok =
-    typeof value === 'number' && !Number.isNaN(value) && (allowZero ? value >= 0 : value > 0) && (Number.isInteger(value) || value === Infinity);
-  if (!ok) throw new TypeError(`session-sync: MemoryStore option "${name}" must be a ${allowZero ? 'non-negative' : 'positive'} integer`);
+    typeof value === 'number' &&
+    !Number.isNaN(value) &&
+    (allowZero ? value >= 0 : value > 0) &&
+    (Number.isInteger(value) || value === Infinity);
+  if (!ok)
+    throw new TypeError(
+      `session-sync: MemoryStore option "${name}" must be a ${allowZero ? 'non-negative' : 'positive'} integer`,
+    );
   return value;
 }
 
 const userString = (value: unknown): string | undefined =>
-  typeof value === 'string' ? (value === '' ? undefined : value) : typeof value === 'number' && Number.isFinite(value) ? String(value) : undefined;
+  typeof value === 'string'
+    ? value === ''
+      ? undefined
+      : value
+    : typeof value === 'number' && Number.isFinite(value)
+      ? String(value)
+      : undefined;
 
 /**
  * Sessions in this process's memory, with idle and absolute expiry, a `max` bound that
@@ -103,10 +123,12 @@ export class MemoryStore implements SessionStore {
    * @throws TypeError naming a bad option
    */
   constructor(options: MemoryStoreOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new TypeError('session-sync: MemoryStore options must be an object');
+    if (options === null || typeof options !== 'object')
+      throw new TypeError('session-sync: MemoryStore options must be an object');
     this.max = positive('max', options.max, 100_000);
     const sweepInterval = positive('sweepInterval', options.sweepInterval, 60_000);
-    if (sweepInterval === Infinity) throw new TypeError('session-sync: MemoryStore option "sweepInterval" must be finite');
+    if (sweepInterval === Infinity)
+      throw new TypeError('session-sync: MemoryStore option "sweepInterval" must be finite');
     this.history = new PatchHistory(
       positive('history', options.history, 32, true),
       positive('historyTotal', options.historyTotal, 4096, true),
@@ -197,7 +219,8 @@ export class MemoryStore implements SessionStore {
     if (mutation !== undefined) this.mutations.remember(id, mutation, version);
     // The feed carries what JSON carries (as from RedisStore), and no one else's objects.
     const applied = JSON.parse(JSON.stringify(ops)) as Op[];
-    const patch: StoredPatch = mutation === undefined ? { version, base, ops: applied } : { version, base, ops: applied, mutation };
+    const patch: StoredPatch =
+      mutation === undefined ? { version, base, ops: applied } : { version, base, ops: applied, mutation };
     this.history.append(id, patch);
     this.publish({ type: 'change', id, ...patch });
     return { version, ops: applied, changed: true };

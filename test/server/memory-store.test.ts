@@ -55,7 +55,9 @@ sync('the published ops are a JSON copy: later changes to the caller objects do 
   (value.list as number[]).push(2);
   assert.equal(result.ops, [{ op: 'set', path: ['v'], value: { list: [1] } }]);
   assert.equal((events[0] as { ops: Op[] }).ops, [{ op: 'set', path: ['v'], value: { list: [1] } }]);
-  assert.equal(await store.since('a', 0), [{ version: 1, base: 0, ops: [{ op: 'set', path: ['v'], value: { list: [1] } }] }]);
+  assert.equal(await store.since('a', 0), [
+    { version: 1, base: 0, ops: [{ op: 'set', path: ['v'], value: { list: [1] } }] },
+  ]);
   await store.close();
 });
 

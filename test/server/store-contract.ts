@@ -89,7 +89,10 @@ class Feed {
 
   /** Waits for the change event of `version` of `id`. */
   change(id: string, version: number): Promise<StoreEvent> {
-    return this.next((e) => e.id === id && e.type === 'change' && e.version === version, `change ${version} of ${id.slice(0, 8)}`);
+    return this.next(
+      (e) => e.id === id && e.type === 'change' && e.version === version,
+      `change ${version} of ${id.slice(0, 8)}`,
+    );
   }
 
   /** Waits for an end event of `id`. */
@@ -114,7 +117,9 @@ async function rejects(promise: Promise<unknown>, code: string): Promise<void> {
 
 const userOf = (data: JsonObject): string | undefined => {
   const user = data.user;
-  return user !== null && typeof user === 'object' && !Array.isArray(user) && typeof user.id === 'string' ? user.id : undefined;
+  return user !== null && typeof user === 'object' && !Array.isArray(user) && typeof user.id === 'string'
+    ? user.id
+    : undefined;
 };
 
 /**
@@ -202,7 +207,11 @@ export function storeContract(name: string, makeStore: () => Promise<StoreHandle
     'no record is created for a visitor whose change changed nothing',
     withStore(async (store, feed) => {
       const id = newId();
-      assert.equal(await store.apply(id, [del(['missing'])], LIFETIMES), { version: 0, ops: [del(['missing'])], changed: false });
+      assert.equal(await store.apply(id, [del(['missing'])], LIFETIMES), {
+        version: 0,
+        ops: [del(['missing'])],
+        changed: false,
+      });
       assert.equal(await store.apply(id, [], LIFETIMES), { version: 0, ops: [], changed: false });
       assert.is(await store.get(id), undefined);
       assert.is(await store.since(id, 0), undefined);
@@ -239,7 +248,9 @@ export function storeContract(name: string, makeStore: () => Promise<StoreHandle
     '50 concurrent changes of different keys all land, versions 1..50, each published once',
     withStore(async (store, feed) => {
       const id = newId();
-      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.apply(id, [set([`k${i}`], i)], LIFETIMES)));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => store.apply(id, [set([`k${i}`], i)], LIFETIMES)),
+      );
       assert.equal(
         results.map((r) => r.version).sort((a, b) => a - b),
         Array.from({ length: 50 }, (_, i) => i + 1),
@@ -271,7 +282,9 @@ export function storeContract(name: string, makeStore: () => Promise<StoreHandle
       const id = newId();
       for (const v of [1, 2, 3]) await store.apply(id, [set(['x'], v)], LIFETIMES);
       assert.equal(await store.get(id), { data: { x: 3 }, version: 3 });
-      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.apply(id, [set(['x'], 100 + i)], LIFETIMES)));
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => store.apply(id, [set(['x'], 100 + i)], LIFETIMES)),
+      );
       const last = results.reduce((a, b) => (b.version > a.version ? b : a));
       const stored = await store.get(id);
       assert.is(stored?.version, last.version);
@@ -399,7 +412,10 @@ export function storeContract(name: string, makeStore: () => Promise<StoreHandle
         { version: 2, base: 1, ops: [set(['b'], [])], mutation: 'mm' },
         { version: 3, base: 2, ops: [del(['a'])] },
       ]);
-      assert.equal((await store.since(id, 0))?.map((p) => p.version), [1, 2, 3]);
+      assert.equal(
+        (await store.since(id, 0))?.map((p) => p.version),
+        [1, 2, 3],
+      );
       assert.is(await store.since(id, 4), undefined);
       assert.is(await store.since(newId(), 0), undefined);
     }),
