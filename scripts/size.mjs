@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// The size budget of the browser SDK's own code: src/browser (and the parts of src/shared it
+// uses), tree-shaken, minified and gzipped, with socket.io-client and idb-keyval left out (an
+// app that talks Socket.IO has the client already). Fails over the budget. Prints the figure
+// beside socket.io-client's own, for scale.
+import { gzipSync } from 'node:zlib';
+import commonjs from '@rollup/plugin-commonjs';
+import nodeResolve from '@rollup/plugin-node-resolve';
+import { rollup } from 'rollup';
+import { minify } from 'terser';
+import { transpile, tsJsExtension } from '../rollup.config.mjs';
+
+const BUDGET = 4096; // bytes, min+gzip
+const EXCLUDED = ['socket.io-client', 'idb-keyval'];
+const VIRTUAL_IO = 'virtual:socket.io-client';
+
+/** Bundles one entry for the browser and returns [minified bytes, min+gzip bytes, bundled packages]. */
+async function measure(input, external) {
+  const packages = new Set();
+  const bundle = await rollup({
+    input,
+    external,
+    onwarn: (w, warn) => (w.code === 'SHIMMED_EXPORT' ? undefined : warn(w)),
+    plugins: [
+      {
+        // socket.io-client alone, as an app would import it.
+        name: 'virtual-entry',
+        resolveId: (id) => (id === VIRTUAL_IO ? id : null),
+        load: (id) => (id === VIRTUAL_IO ? "export * from 'socket.io-client';" : null),
+      },
+      tsJsExtension,
+      nodeResolve({ browser: true, preferBuiltins: false }),
+      commonjs(),
+      transpile('es2020'),
+      {
+        name: 'list-packages',
+        moduleParsed({ id }) {
+          const m = /[\\/]node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/.exec(id);
+          if (m) packages.add(m[1].replace(/\\/g, '/'));
+        },
+      },
+    ],
+  });
+  const { output } = await bundle.generate({ format: 'es' });
+  await bundle.close();
+  const { code } = await minify(output[0].code, { module: true, compress: { passes: 2 } });
+  return [Buffer.byteLength(code), gzipSync(code, { level: 9 }).length, [...packages]];
+}
+
+const isExcluded = (id) => EXCLUDED.some((p) => id === p || id.startsWith(`${p}/`));
+const [sdkMin, sdkGz, sdkPackages] = await measure('src/browser/index.ts', isExcluded);
+const [ioMin, ioGz] = await measure(VIRTUAL_IO, () => false);
+
+const kb = (n) => `${(n / 1024).toFixed(2)} KiB`;
+console.log(
+  `browser SDK (own code, without ${EXCLUDED.join(' and ')}): ${sdkGz} B min+gzip (${kb(sdkMin)} min); budget ${BUDGET} B`,
+);
+if (sdkPackages.length) console.log(`  packages bundled into that figure: ${sdkPackages.join(', ')}`);
+console.log(`socket.io-client alone, for scale: ${ioGz} B min+gzip (${kb(ioMin)} min)`);
+if (sdkGz > BUDGET) {
+  console.error(`session-sync: the browser SDK is ${sdkGz - BUDGET} B over its ${BUDGET} B budget`);
+  process.exit(1);
+}

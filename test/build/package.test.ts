@@ -1,0 +1,188 @@
+// The built package, as users get it: run after `npm run build` (npm test builds first).
+// It resolves `session-sync` by name, through package.json "exports" (Node's self-reference),
+// so a wrong exports map fails here, not in a user's app.
+import { existsSync, readFileSync } from 'node:fs';
+import { builtinModules, createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const dist = (file: string): string => join(root, 'dist', file);
+const read = (file: string): string => readFileSync(dist(file), 'utf8');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const require = createRequire(import.meta.url);
+const hasReact = existsSync(join(root, 'src', 'react', 'index.ts'));
+
+/** Every file that package.json "exports", "main", "types" and "unpkg" name. */
+function namedFiles(): string[] {
+  const files = new Set<string>([pkg.main, pkg.module, pkg.types, pkg.unpkg]);
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') files.add(v);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  for (const [subpath, target] of Object.entries(pkg.exports)) {
+    if (subpath === './react' && !hasReact) continue;
+    walk(target);
+  }
+  return [...files];
+}
+
+// ---
+
+const layout = suite('package.json names files that the build wrote');
+
+layout('every file named by exports, main, types and unpkg exists', () => {
+  for (const file of namedFiles()) assert.ok(existsSync(join(root, file)), `${file} is missing: run npm run build`);
+});
+
+layout('each subpath lists types first, and browser and react are ESM only', () => {
+  for (const subpath of ['.', './server', './shared', './browser', ...(hasReact ? ['./react'] : [])]) {
+    const target = pkg.exports[subpath];
+    assert.ok(target, `exports["${subpath}"] is missing`);
+    const blocks = 'types' in target ? [target] : Object.values(target);
+    for (const block of blocks as Record<string, unknown>[]) {
+      assert.is(Object.keys(block)[0], 'types', `exports["${subpath}"]: "types" must come first`);
+    }
+  }
+  for (const subpath of ['.', './server', './shared']) {
+    assert.ok(pkg.exports[subpath].import && pkg.exports[subpath].require, `${subpath} needs import and require`);
+  }
+  for (const subpath of ['./browser', './react']) assert.not.ok(pkg.exports[subpath].require, `${subpath}: ESM only`);
+});
+
+layout('the require side ships .cjs code with .d.cts types', () => {
+  for (const subpath of ['.', './server', './shared']) {
+    assert.match(pkg.exports[subpath].require.default, /\.cjs$/);
+    assert.match(pkg.exports[subpath].require.types, /\.d\.cts$/);
+  }
+  for (const file of ['index.d.cts', 'server.d.cts', 'shared.d.cts']) {
+    // TypeScript maps './x.cjs' to x.d.cts; a '.js' or '.d.cts' specifier would not resolve.
+    for (const [, spec] of read(file).matchAll(/from\s+['"](\.[^'"]+)['"]/g)) {
+      assert.match(spec!, /\.cjs$/, `${file} imports ${spec}`);
+    }
+  }
+});
+
+layout('every entry has its declarations', () => {
+  for (const name of ['server', 'shared', 'browser', ...(hasReact ? ['react'] : [])]) {
+    assert.ok(existsSync(dist(`${name}.d.ts`)), `dist/${name}.d.ts`);
+  }
+});
+
+layout.run();
+
+// ---
+
+const cjs = suite("require('session-sync') is the seed-compatible factory");
+
+cjs('the package itself is the factory function, with the named exports as properties', () => {
+  const sessionSync = require('session-sync');
+  assert.type(sessionSync, 'function');
+  assert.is(sessionSync.createSessionSync, sessionSync);
+  assert.is(sessionSync.default, sessionSync);
+  const server = require('session-sync/server');
+  for (const name of Object.keys(server)) assert.is(sessionSync[name], server[name], `property ${name}`);
+});
+
+cjs('require and import of session-sync/server give the same names', async () => {
+  const required = require('session-sync/server');
+  const imported = await import('session-sync/server');
+  assert.type(required.createSessionSync, 'function');
+  assert.type(imported.createSessionSync, 'function');
+  assert.is(imported.default, imported.createSessionSync);
+  assert.equal(Object.keys(required).sort(), Object.keys(imported).sort());
+});
+
+cjs('require and import of session-sync/shared give the same names', async () => {
+  const required = require('session-sync/shared');
+  const imported = await import('session-sync/shared');
+  assert.type(required.PROTOCOL_VERSION, 'number');
+  assert.is(imported.PROTOCOL_VERSION, required.PROTOCOL_VERSION);
+  assert.type(imported.applyOps, 'function');
+  assert.equal(Object.keys(required).sort(), Object.keys(imported).sort());
+});
+
+cjs('import of the package root is the server entry', async () => {
+  const root = await import('session-sync');
+  const server = await import('session-sync/server');
+  assert.is(root.createSessionSync, server.createSessionSync);
+});
+
+cjs.run();
+
+// ---
+
+const shared = suite('src/shared is one chunk that every entry imports');
+
+shared('server, browser and react import dist/shared.js and hold no copy of it', () => {
+  const files = ['server.js', 'browser.js', ...(hasReact ? ['react.js'] : [])];
+  for (const file of files) {
+    assert.not.match(read(file), /PROTOCOL_VERSION\s*=/, `${file} holds its own copy of the protocol`);
+  }
+  assert.match(read('server.js'), /from\s*['"]\.\/shared\.js['"]/);
+  assert.match(read('server.cjs'), /require\(['"]\.\/shared\.cjs['"]\)/);
+});
+
+shared.run();
+
+// ---
+
+const browser = suite('the browser builds hold no Node built-in');
+
+const nodeOnly = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`), 'ws', 'xmlhttprequest-ssl']);
+
+/** Every module specifier a file imports or requires. */
+function specifiers(code: string): string[] {
+  const found = [
+    ...code.matchAll(/\bfrom\s*['"]([^'"]+)['"]/g),
+    ...code.matchAll(/\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g),
+    ...code.matchAll(/\bimport\s*['"]([^'"]+)['"]/g),
+    ...code.matchAll(/\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g),
+  ];
+  return found.map((m) => m[1]!);
+}
+
+browser('the browser ESM files import no Node module', () => {
+  for (const file of ['browser.js', 'shared.js', ...(hasReact ? ['react.js'] : [])]) {
+    for (const spec of specifiers(read(file))) {
+      assert.not.ok(nodeOnly.has(spec), `dist/${file} imports ${spec}`);
+    }
+  }
+});
+
+browser('the IIFE names no Node module or Node transport', () => {
+  const code = read(pkg.unpkg.replace('./dist/', ''));
+  for (const spec of specifiers(code)) assert.not.ok(nodeOnly.has(spec), `the IIFE requires ${spec}`);
+  assert.not.match(code, /xmlhttprequest-ssl|node-xmlhttprequest|require\(["']ws["']\)/);
+  // An import rollup could not bundle becomes a parameter filled from a global: `}({}, fs)`.
+  assert.match(code, /\}\(\{\}\);?\s*$/, 'the IIFE takes globals from outside: something was left external');
+});
+
+browser.run();
+
+// ---
+
+const iife = suite('the IIFE file defines SessionSync in a page');
+
+iife('it is one self-contained script that sets the global SessionSync = { session, createSession }', () => {
+  const code = read(pkg.unpkg.replace('./dist/', ''));
+  assert.not.match(code, /^\s*(import|export)\s/m, 'the IIFE must be a plain script');
+  // A page-like global: no require, module, process or Buffer, as in a browser.
+  const page: Record<string, unknown> = { console, setTimeout, clearTimeout, URL, TextEncoder, TextDecoder };
+  page.window = page;
+  page.self = page;
+  page.globalThis = page;
+  vm.createContext(page);
+  vm.runInContext(code, page, { filename: 'session-sync.iife.min.js' });
+  const api = page.SessionSync as Record<string, unknown>;
+  assert.ok(api, 'SessionSync is not defined');
+  // Fails until src/browser exports both names (issue 5); the build shims them meanwhile.
+  assert.equal(Object.keys(api).sort(), ['createSession', 'session']);
+  assert.type(api.createSession, 'function', 'SessionSync.createSession');
+  assert.ok(api.session !== undefined && api.session !== null, 'SessionSync.session');
+});
+
+iife.run();
