@@ -5,7 +5,7 @@
  * See PROTOCOL.md for the handshake in prose.
  */
 import { isErrorCode, type ErrorCode } from './errors.js';
-import { FORBIDDEN_KEYS, isPlainObject, type JsonObject, type JsonValue } from './json.js';
+import { FORBIDDEN_KEYS, isPlainObject, utf8Length, type JsonObject, type JsonValue } from './json.js';
 import type { Op } from './ops.js';
 
 /** Bumped on any incompatible change of the messages below. */
@@ -111,7 +111,10 @@ export interface Limits {
   ops: number;
   /** Characters in one key. */
   keyLength: number;
-  /** Bytes of the session serialized as JSON (UTF-8). */
+  /**
+   * Bytes of the session serialized as JSON (UTF-8). The set values of one change, together,
+   * may not exceed it either (measured exactly as `JSON.stringify` writes them).
+   */
   size: number;
   /** Characters in a mutation id. */
   mutationId: number;
@@ -135,20 +138,22 @@ export type Parsed<T> = { ok: true; value: T } | ErrorAck;
 const fail = (code: ErrorCode, message: string): ErrorAck => ({ ok: false, code, message });
 const isVersion = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
-// Measures a value against the limits without recursion limits of its own:
-// depth is checked before descending, so a 100k-deep payload costs 33 steps.
+// Measures a value against the limits without recursion limits of its own: depth is
+// checked before descending, so a 100k-deep payload costs 33 steps. `budget.bytes` is
+// charged the exact UTF-8 size of the value as JSON.stringify would write it, so a limit
+// of N bytes lets N bytes through and refuses N + 1.
 function checkValue(value: unknown, depth: number, limits: Limits, budget: { bytes: number }): ErrorAck | undefined {
   if (depth > limits.depth) return fail('too_large', `nesting deeper than ${limits.depth} levels`);
   switch (typeof value) {
     case 'string':
-      budget.bytes -= value.length + 2;
+      budget.bytes -= jsonSize(value, budget.bytes);
       break;
     case 'boolean':
-      budget.bytes -= 5;
+      budget.bytes -= value ? 4 : 5;
       break;
     case 'number':
       if (!Number.isFinite(value)) return fail('invalid', 'numbers must be finite');
-      budget.bytes -= 8;
+      budget.bytes -= String(value).length; // JSON writes finite numbers as String() does
       break;
     case 'object': {
       if (value === null) {
@@ -156,24 +161,23 @@ function checkValue(value: unknown, depth: number, limits: Limits, budget: { byt
         break;
       }
       if (Array.isArray(value)) {
-        budget.bytes -= 2 + value.length;
-        if (budget.bytes < 0) break;
-        for (let i = 0; i < value.length; i++) {
+        budget.bytes -= value.length === 0 ? 2 : 1 + value.length; // brackets and commas
+        for (let i = 0; i < value.length && budget.bytes >= 0; i++) {
           const bad = checkValue(value[i], depth + 1, limits, budget);
           if (bad) return bad;
-          if (budget.bytes < 0) break;
         }
         break;
       }
       if (!isPlainObject(value)) return fail('invalid', 'values must be JSON');
-      budget.bytes -= 2;
-      for (const key of Object.keys(value)) {
+      const keys = Object.keys(value);
+      budget.bytes -= keys.length === 0 ? 2 : 1 + keys.length; // braces and commas
+      for (let i = 0; i < keys.length && budget.bytes >= 0; i++) {
+        const key = keys[i]!;
         const bad = checkKey(key, limits);
         if (bad) return bad;
-        budget.bytes -= key.length + 4;
+        budget.bytes -= jsonSize(key, budget.bytes) + 1; // the key and its colon
         const inner = checkValue(value[key], depth + 1, limits, budget);
         if (inner) return inner;
-        if (budget.bytes < 0) break;
       }
       break;
     }
@@ -184,11 +188,23 @@ function checkValue(value: unknown, depth: number, limits: Limits, budget: { byt
   return undefined;
 }
 
+// UTF-8 bytes of a string as a JSON literal. Never fewer than length + 2, so a string
+// already past the budget is not encoded at all.
+function jsonSize(text: string, budget: number): number {
+  return text.length + 2 > budget ? text.length + 2 : utf8Length(JSON.stringify(text));
+}
+
+// Empty keys are valid JSON and reachable by ops; only dot-string options cannot name them.
 function checkKey(key: unknown, limits: Limits): ErrorAck | undefined {
-  if (typeof key !== 'string' || key === '') return fail('invalid', 'path keys must be non-empty strings');
+  if (typeof key !== 'string') return fail('invalid', 'path keys must be strings');
   if (key.length > limits.keyLength) return fail('too_large', `key longer than ${limits.keyLength} characters`);
   if (FORBIDDEN_KEYS.has(key)) return fail('invalid', `the key "${key}" is forbidden`);
   return undefined;
+}
+
+// Names an unknown op kind in a message without ever calling the peer's toString.
+function describeKind(kind: unknown): string {
+  return typeof kind === 'string' ? JSON.stringify(kind.slice(0, 40)) : typeof kind;
 }
 
 /**
@@ -208,7 +224,7 @@ export function parseOps(input: unknown, limits: Limits = DEFAULT_LIMITS): Parse
   for (const raw of input as unknown[]) {
     if (!isPlainObject(raw)) return fail('invalid', 'each op must be an object');
     const kind = raw.op;
-    if (kind !== 'set' && kind !== 'del') return fail('invalid', `unknown op ${JSON.stringify(String(kind)).slice(0, 40)}`);
+    if (kind !== 'set' && kind !== 'del') return fail('invalid', `unknown op ${describeKind(kind)}`);
     const path = raw.path;
     if (!Array.isArray(path) || path.length === 0) return fail('invalid', 'op.path must be a non-empty array of keys');
     if (path.length > limits.depth) return fail('too_large', `path deeper than ${limits.depth} levels`);
