@@ -13,14 +13,14 @@ const debug = createDebug('session-sync:redis');
  * Client options for connections the store creates itself. ioredis reconnects by itself
  * with backoff and resubscribes pub/sub channels after a reconnect (`autoResubscribe`),
  * which is why it was chosen over node-redis: the change feed heals without our code.
- * - `maxRetriesPerRequest: 1`: a command queued while the link is down is failed after one
- *   reconnect attempt instead of waiting 20 of them.
- * - `autoResendUnfulfilledCommands: false`: a command in flight when the link dropped is
- *   failed, not silently replayed after we already told the caller it failed.
+ * - `maxRetriesPerRequest: 0`: commands in flight when the link drops are failed at once
+ *   (the default waits for 20 reconnect attempts); new ones are not queued at all, see `gate`.
+ * - `autoResendUnfulfilledCommands: false`: such a command is never replayed after we
+ *   already told the caller it failed (a retry with its mutation id is the safe replay).
  * - a reconnect backoff capped at 1 s, so recovery is noticed quickly.
  */
 export const COMMAND_DEFAULTS: RedisOptions = {
-  maxRetriesPerRequest: 1,
+  maxRetriesPerRequest: 0,
   autoResendUnfulfilledCommands: false,
   connectTimeout: 2000,
   retryStrategy: (times: number) => Math.min(times * 100, 1000),

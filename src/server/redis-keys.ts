@@ -6,7 +6,7 @@
  * |------------------------|--------|--------------------------------------------------------------|
  * | `{prefix}s:{id}`       | hash   | `d` data as JSON text (encoded by Node, never by Lua), `v` version, `c` created (epoch ms), `a` absolute deadline (epoch ms), `t` last active (epoch ms), `u` user (when indexed) |
  * | `{prefix}h:{id}`       | list   | the last `history` patches as JSON text `{ version, base, ops, mutation? }`, oldest first |
- * | `{prefix}m:{id}`       | hash   | mutation id → first answer `"<version>:<changed 1/0>"`      |
+ * | `{prefix}m:{id}`       | hash   | mutation id → the version it was first applied at (its answer) |
  * | `{prefix}o:{id}`       | list   | mutation ids in arrival order, capped at 256 (the oldest leaves `m` too) |
  * | `{prefix}x:{id}`       | string | a short-lived tombstone after `destroy`, so expiry watchers do not report a destroyed session as expired |
  * | `{prefix}u:{user}`     | zset   | session ids of one user, scored by each session's expiry (epoch ms); pruned on read; the key expires with its last member |

@@ -45,7 +45,7 @@ end
  * ARGV: 1 id, 2 prefix, 3 expected version (0 = no record), 4 changed '1'|'0', 5 data text,
  * 6 patch text, 7 event text, 8 channel, 9 mutation id or '', 10 ttl ms, 11 absolute ms,
  * 12 history length, 13 mutation memory, 14 user mode 'keep'|'set', 15 user or ''.
- * Answers `{'dup', '<version>:<changed>'}`, `{'conflict', '<version>'}` or
+ * Answers `{'dup', '<version>'}` (the version the id was first applied at), `{'conflict', '<version>'}` or
  * `{'ok', '<version>', '<changed>'}`. The mutation check comes first and in the same
  * script as the CAS, so a replay through another node is applied once.
  */
@@ -79,7 +79,7 @@ if changed then
   redis.call('LTRIM', KEYS[2], int(-tonumber(ARGV[12])), -1)
 end
 if mutation ~= '' then
-  redis.call('HSET', KEYS[3], mutation, int(version) .. ':' .. (changed and '1' or '0'))
+  redis.call('HSET', KEYS[3], mutation, int(version))
   redis.call('RPUSH', KEYS[4], mutation)
   for _ = 1, redis.call('LLEN', KEYS[4]) - tonumber(ARGV[13]) do
     redis.call('HDEL', KEYS[3], redis.call('LPOP', KEYS[4]))

@@ -293,7 +293,8 @@ export class RedisStore implements SessionStore {
       runScript(c, SINCE, [keys.record, keys.history], []),
     )) as string[];
     const now = Number(current);
-    if (!Number.isSafeInteger(version) || version < 0 || version > now) return undefined;
+    // No record (never written, expired, destroyed): nothing to replay, the mirror must reload.
+    if (now === 0 || !Number.isSafeInteger(version) || version < 0 || version > now) return undefined;
     if (version === now) return [];
     const patches = texts.map((t) => JSON.parse(t) as StoredPatch).filter((p) => p.version > version);
     if (patches[0]?.version !== version + 1 || patches[patches.length - 1]!.version !== now) return undefined;
@@ -447,7 +448,7 @@ export class RedisStore implements SessionStore {
   }
 }
 
-function duplicate(answer: string): ApplyResult {
-  const [version, changed] = answer.split(':');
-  return { version: Number(version), ops: [], changed: changed === '1', duplicate: true };
+// A repeat changes nothing now; it answers the version the first apply produced.
+function duplicate(version: string): ApplyResult {
+  return { version: Number(version), ops: [], changed: false, duplicate: true };
 }

@@ -118,6 +118,10 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     };
     proc.stdout?.on('data', keep);
     proc.stderr?.on('data', keep);
+    // A forgotten stop() must not keep the test process alive: the exit hook kills it.
+    proc.unref();
+    (proc.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+    (proc.stderr as unknown as { unref?: () => void } | null)?.unref?.();
     let exited = false;
     proc.once('exit', () => {
       exited = true;
@@ -138,6 +142,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     const proc = child;
     child = undefined;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.ref(); // keep the loop alive until the exit is seen
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     // SIGKILL, not SIGTERM: an outage is abrupt, and with AOF fsync always nothing acknowledged is lost.
     proc.kill('SIGKILL');
