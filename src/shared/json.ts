@@ -170,7 +170,8 @@ export function cloneJson<T extends JsonValue>(value: T): T {
   for (const key of Object.keys(value)) {
     const copy = cloneJson((value as JsonObject)[key]!);
     // An own "__proto__" key (JSON.parse makes one) would set the copy's prototype instead.
-    if (key === '__proto__') Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
+    if (key === '__proto__')
+      Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
     else out[key] = copy;
   }
   return out as T;

@@ -1,5 +1,14 @@
 import { SessionSyncError } from './errors.js';
-import { assertJson, cloneJson, FORBIDDEN_KEYS, formatPath, isPlainObject, jsonEqual, type JsonObject, type JsonValue } from './json.js';
+import {
+  assertJson,
+  cloneJson,
+  FORBIDDEN_KEYS,
+  formatPath,
+  isPlainObject,
+  jsonEqual,
+  type JsonObject,
+  type JsonValue,
+} from './json.js';
 
 /** Sets `value` at `path`, creating missing parent objects. */
 export interface SetOp {

@@ -234,7 +234,8 @@ export function parseOps(input: unknown, limits: Limits = DEFAULT_LIMITS): Parse
     }
     const keys = [...(path as string[])];
     if (kind === 'del') {
-      if (Object.keys(raw).some((k) => k !== 'op' && k !== 'path')) return fail('invalid', 'a del op has only op and path');
+      if (Object.keys(raw).some((k) => k !== 'op' && k !== 'path'))
+        return fail('invalid', 'a del op has only op and path');
       ops.push({ op: 'del', path: keys });
       continue;
     }
@@ -258,7 +259,10 @@ export function parseHello(input: unknown): Parsed<HelloMessage> {
   if (!isPlainObject(input)) return fail('invalid', 'hello must be an object');
   if (typeof input.protocol !== 'number') return fail('invalid', 'hello.protocol must be a number');
   if (input.protocol !== PROTOCOL_VERSION) {
-    return fail('unsupported_protocol', `protocol ${input.protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+    return fail(
+      'unsupported_protocol',
+      `protocol ${input.protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`,
+    );
   }
   const hello: HelloMessage = { protocol: PROTOCOL_VERSION };
   if (input.version !== undefined) {
@@ -286,7 +290,8 @@ export function parseHello(input: unknown): Parsed<HelloMessage> {
 export function parseMutate(input: unknown, limits: Limits = DEFAULT_LIMITS): Parsed<MutateMessage> {
   if (!isPlainObject(input)) return fail('invalid', 'mutate must be an object');
   const { mutation, base } = input;
-  if (typeof mutation !== 'string' || mutation === '') return fail('invalid', 'mutate.mutation must be a non-empty string');
+  if (typeof mutation !== 'string' || mutation === '')
+    return fail('invalid', 'mutate.mutation must be a non-empty string');
   if (mutation.length > limits.mutationId) {
     return fail('too_large', `mutate.mutation longer than ${limits.mutationId} characters`);
   }
@@ -353,10 +358,12 @@ function parseErrorAck(input: JsonObject): ErrorAck {
  * parseHelloAck({ ok: true, version: 2, tag: 't', unchanged: true })
  */
 export function parseHelloAck(input: unknown, limits: Limits = DEFAULT_LIMITS): Parsed<HelloAck> {
-  if (!isPlainObject(input) || typeof input.ok !== 'boolean') return fail('invalid', 'hello ack must be an object with ok');
+  if (!isPlainObject(input) || typeof input.ok !== 'boolean')
+    return fail('invalid', 'hello ack must be an object with ok');
   if (!input.ok) return { ok: true, value: parseErrorAck(input) };
   const { version, tag } = input;
-  if (!isVersion(version) || !(tag === null || typeof tag === 'string')) return fail('invalid', 'hello ack needs version and tag');
+  if (!isVersion(version) || !(tag === null || typeof tag === 'string'))
+    return fail('invalid', 'hello ack needs version and tag');
   if (input.unchanged === true) return { ok: true, value: { ok: true, version, tag, unchanged: true } };
   if (Array.isArray(input.patches)) {
     const patches: PatchMessage[] = [];
@@ -384,7 +391,8 @@ export function parseHelloAck(input: unknown, limits: Limits = DEFAULT_LIMITS): 
  * parseMutateAck({ ok: true, version: 7 })
  */
 export function parseMutateAck(input: unknown): Parsed<MutateAck> {
-  if (!isPlainObject(input) || typeof input.ok !== 'boolean') return fail('invalid', 'mutate ack must be an object with ok');
+  if (!isPlainObject(input) || typeof input.ok !== 'boolean')
+    return fail('invalid', 'mutate ack must be an object with ok');
   if (!input.ok) return { ok: true, value: parseErrorAck(input) };
   if (!isVersion(input.version)) return fail('invalid', 'mutate ack needs a version');
   return { ok: true, value: { ok: true, version: input.version } };

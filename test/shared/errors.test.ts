@@ -7,7 +7,15 @@ import { ERROR_CODES, HTTP_STATUS, isErrorCode, SessionSyncError } from '../../s
 const codes = suite('error codes are a closed set, the same over HTTP and sockets');
 
 codes('the codes DESIGN.md names are all there, each once', () => {
-  for (const code of ['forbidden', 'invalid', 'too_large', 'rate_limited', 'unauthenticated', 'unsupported_protocol', 'store_unavailable']) {
+  for (const code of [
+    'forbidden',
+    'invalid',
+    'too_large',
+    'rate_limited',
+    'unauthenticated',
+    'unsupported_protocol',
+    'store_unavailable',
+  ]) {
     assert.ok(ERROR_CODES.includes(code as (typeof ERROR_CODES)[number]), code);
   }
   assert.is(new Set(ERROR_CODES).size, ERROR_CODES.length);

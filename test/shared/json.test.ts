@@ -90,7 +90,16 @@ refusing.run();
 const accepting = suite('assertJson accepts every JSON value');
 
 accepting('plain objects, arrays, strings, finite numbers, booleans, null, -0', () => {
-  assertJson({ s: 'x', n: -1.5e300, z: -0, t: true, f: false, nil: null, list: [[], {}, [1, 'a']], o: { deep: { er: {} } } });
+  assertJson({
+    s: 'x',
+    n: -1.5e300,
+    z: -0,
+    t: true,
+    f: false,
+    nil: null,
+    list: [[], {}, [1, 'a']],
+    o: { deep: { er: {} } },
+  });
   assertJson([]);
   assertJson('top-level primitive');
   assertJson(Object.create(null));
@@ -170,7 +179,11 @@ equal('agrees with JSON text of key-sorted values', () => {
     Array.isArray(v)
       ? v.map(sorted)
       : v && typeof v === 'object'
-        ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]))
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, sorted((v as Record<string, unknown>)[k])]),
+          )
         : v;
   fc.assert(
     fc.property(fc.jsonValue({ maxDepth: 3 }), fc.jsonValue({ maxDepth: 3 }), (a, b) => {
@@ -189,7 +202,8 @@ const cloning = suite('cloneJson makes a deep copy that shares nothing');
 
 cloning('equal and disjoint', () => {
   fc.assert(
-    fc.property(fc.jsonValue(), (value) => {
+    fc.property(fc.jsonValue(), (generated) => {
+      const value = generated as JsonValue;
       const copy = cloneJson(value);
       assert.ok(jsonEqual(copy, value));
       const objects = new Set<unknown>();

@@ -1,7 +1,15 @@
 import fc from 'fast-check';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { applyOps, diff, jsonEqual, SessionSyncError, type JsonObject, type JsonValue, type Op } from '../../src/shared/index.js';
+import {
+  applyOps,
+  diff,
+  jsonEqual,
+  SessionSyncError,
+  type JsonObject,
+  type JsonValue,
+  type Op,
+} from '../../src/shared/index.js';
 import { deepFreeze, jsonObject, opsOn } from '../support/json-arbitraries.js';
 
 /** Asserts that applying `ops` to `data` throws a SessionSyncError `invalid` naming `path`. */
@@ -84,12 +92,20 @@ setting.run();
 
 const refusing = suite('paths through arrays or primitives are invalid');
 
-refusing('set through an array', () => invalid({ list: [{ a: 1 }] }, [{ op: 'set', path: ['list', '0', 'a'], value: 2 }], 'session.list'));
-refusing('set through a string', () => invalid({ a: 'text' }, [{ op: 'set', path: ['a', 'length'], value: 2 }], 'session.a'));
-refusing('set through a number deep down', () => invalid({ a: { b: 1 } }, [{ op: 'set', path: ['a', 'b', 'c'], value: 2 }], 'session.a.b'));
+refusing('set through an array', () =>
+  invalid({ list: [{ a: 1 }] }, [{ op: 'set', path: ['list', '0', 'a'], value: 2 }], 'session.list'),
+);
+refusing('set through a string', () =>
+  invalid({ a: 'text' }, [{ op: 'set', path: ['a', 'length'], value: 2 }], 'session.a'),
+);
+refusing('set through a number deep down', () =>
+  invalid({ a: { b: 1 } }, [{ op: 'set', path: ['a', 'b', 'c'], value: 2 }], 'session.a.b'),
+);
 refusing('set through null', () => invalid({ a: null }, [{ op: 'set', path: ['a', 'b'], value: 2 }], 'session.a'));
 refusing('set through false', () => invalid({ a: false }, [{ op: 'set', path: ['a', 'b'], value: 2 }], 'session.a'));
-refusing('del through an array', () => invalid({ list: [{ a: 1 }] }, [{ op: 'del', path: ['list', '0'] }], 'session.list'));
+refusing('del through an array', () =>
+  invalid({ list: [{ a: 1 }] }, [{ op: 'del', path: ['list', '0'] }], 'session.list'),
+);
 refusing('an empty path, for set and for del', () => {
   invalid({ a: 1 }, [{ op: 'set', path: [], value: {} }], 'session');
   invalid({ a: 1 }, [{ op: 'del', path: [] }], 'session');
@@ -102,7 +118,14 @@ refusing('forbidden keys anywhere in a path', () => {
 });
 refusing('one bad op refuses the whole change and leaves the input as it was', () => {
   const data = deepFreeze({ a: 1, list: [1] });
-  invalid(data, [{ op: 'set', path: ['b'], value: 2 }, { op: 'set', path: ['list', 'x'], value: 1 }], 'session.list');
+  invalid(
+    data,
+    [
+      { op: 'set', path: ['b'], value: 2 },
+      { op: 'set', path: ['list', 'x'], value: 1 },
+    ],
+    'session.list',
+  );
   assert.equal(data, { a: 1, list: [1] });
 });
 
@@ -234,7 +257,11 @@ sharing('siblings of the changed path are the same objects', () => {
 
 sharing('a frozen input is never written (it would throw in strict mode)', () => {
   const data = deepFreeze({ a: { b: 1 }, c: 2 });
-  applyOps(data, [{ op: 'del', path: ['a', 'b'] }, { op: 'set', path: ['c'], value: 3 }, { op: 'set', path: ['d', 'e'], value: 4 }]);
+  applyOps(data, [
+    { op: 'del', path: ['a', 'b'] },
+    { op: 'set', path: ['c'], value: 3 },
+    { op: 'set', path: ['d', 'e'], value: 4 },
+  ]);
 });
 
 sharing.run();
@@ -273,7 +300,10 @@ diffing('equal values give no ops, whatever the references', () => {
 diffing('a Date in the new object is emitted, so assertJson can refuse it', () => {
   const ops = diff({ when: {} }, { when: new Date(0) as unknown as JsonObject });
   assert.is(ops.length, 1);
-  assert.throws(() => applyOps({ when: {} }, ops), (err: unknown) => err instanceof TypeError);
+  assert.throws(
+    () => applyOps({ when: {} }, ops),
+    (err: unknown) => err instanceof TypeError,
+  );
 });
 
 diffing.run();

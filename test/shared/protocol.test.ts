@@ -62,7 +62,12 @@ const limits = (patch: Partial<Limits>): Limits => ({ ...DEFAULT_LIMITS, ...patc
 const constants = suite('the protocol constants are as DESIGN.md section 5 says');
 
 constants('event names, version, reasons, limits, mutation memory', () => {
-  assert.equal(EVENTS, { hello: 'session:hello', patch: 'session:patch', mutate: 'session:mutate', ended: 'session:ended' });
+  assert.equal(EVENTS, {
+    hello: 'session:hello',
+    patch: 'session:patch',
+    mutate: 'session:mutate',
+    ended: 'session:ended',
+  });
   assert.ok(Number.isSafeInteger(PROTOCOL_VERSION) && PROTOCOL_VERSION >= 1);
   assert.equal([...END_REASONS], ['destroyed', 'regenerated', 'expired', 'evicted']);
   assert.equal({ ...DEFAULT_LIMITS }, { depth: 32, ops: 100, keyLength: 256, size: 65536, mutationId: 64 });
@@ -111,12 +116,24 @@ ops.run();
 const badOps = suite('parseOps refuses malformed ops as invalid');
 
 badOps('not an array, or an op that is not an object', () => {
-  for (const input of [undefined, null, {}, 'ops', 1, { 0: set(['a']), length: 1 }]) refused(parseOps(input), 'invalid', String(input));
+  for (const input of [undefined, null, {}, 'ops', 1, { 0: set(['a']), length: 1 }])
+    refused(parseOps(input), 'invalid', String(input));
   for (const op of [null, 1, 'set', [], [set(['a'])], new Date()]) refused(parseOps([op]), 'invalid', String(op));
 });
 
 badOps('an unknown op kind, even one whose toString would throw', () => {
-  for (const kind of [undefined, 'SET', 'put', 'replace', 1, null, {}, Object.create(null), { toString: 1 }, Symbol('set')]) {
+  for (const kind of [
+    undefined,
+    'SET',
+    'put',
+    'replace',
+    1,
+    null,
+    {},
+    Object.create(null),
+    { toString: 1 },
+    Symbol('set'),
+  ]) {
     refused(parseOps([{ op: kind, path: ['a'], value: 1 }]), 'invalid', String(typeof kind));
   }
 });
@@ -138,7 +155,11 @@ badOps('forbidden keys in a path', () => {
 });
 
 badOps('forbidden keys inside a set value, as own keys from JSON.parse', () => {
-  for (const text of ['{"__proto__":{"polluted":true}}', '{"a":{"constructor":{"prototype":{"polluted":true}}}}', '[{"prototype":1}]']) {
+  for (const text of [
+    '{"__proto__":{"polluted":true}}',
+    '{"a":{"constructor":{"prototype":{"polluted":true}}}}',
+    '[{"prototype":1}]',
+  ]) {
     refused(parseOps([set(['v'], JSON.parse(text))]), 'invalid', text);
     refused(parseOps(JSON.parse(`[{"op":"set","path":["v"],"value":${text}}]`)), 'invalid', text);
   }
@@ -147,7 +168,19 @@ badOps('forbidden keys inside a set value, as own keys from JSON.parse', () => {
 
 badOps('a set without a value, or with a value that is not JSON', () => {
   refused(parseOps([{ op: 'set', path: ['a'] }]), 'invalid', 'no value');
-  for (const value of [undefined, NaN, Infinity, -Infinity, new Date(), new Map(), new Set(), () => 1, 1n, Symbol('x'), new (class X {})()]) {
+  for (const value of [
+    undefined,
+    NaN,
+    Infinity,
+    -Infinity,
+    new Date(),
+    new Map(),
+    new Set(),
+    () => 1,
+    1n,
+    Symbol('x'),
+    new (class X {})(),
+  ]) {
     refused(parseOps([{ op: 'set', path: ['a'], value }]), 'invalid', String(typeof value));
     refused(parseOps([set(['a'], { deep: [value] })]), 'invalid', `deep ${String(typeof value)}`);
   }
@@ -250,18 +283,26 @@ const hello = suite('parseHello guards session:hello');
 
 hello('the protocol alone, with a version, with a tag or a null tag', () => {
   assert.equal(accepted(parseHello({ protocol: PROTOCOL_VERSION })), { protocol: PROTOCOL_VERSION });
-  assert.equal(accepted(parseHello({ protocol: PROTOCOL_VERSION, version: 0 })), { protocol: PROTOCOL_VERSION, version: 0 });
+  assert.equal(accepted(parseHello({ protocol: PROTOCOL_VERSION, version: 0 })), {
+    protocol: PROTOCOL_VERSION,
+    version: 0,
+  });
   assert.equal(accepted(parseHello({ protocol: PROTOCOL_VERSION, version: 12, tag: 'A'.repeat(22) })), {
     protocol: PROTOCOL_VERSION,
     version: 12,
     tag: 'A'.repeat(22),
   });
-  assert.equal(accepted(parseHello({ protocol: PROTOCOL_VERSION, tag: null })), { protocol: PROTOCOL_VERSION, tag: null });
+  assert.equal(accepted(parseHello({ protocol: PROTOCOL_VERSION, tag: null })), {
+    protocol: PROTOCOL_VERSION,
+    tag: null,
+  });
   accepted(parseHello({ protocol: PROTOCOL_VERSION, tag: 't'.repeat(64) }));
 });
 
 hello('unknown fields are dropped', () => {
-  assert.equal(accepted(parseHello({ protocol: PROTOCOL_VERSION, data: { a: 1 }, __x: 1 })), { protocol: PROTOCOL_VERSION });
+  assert.equal(accepted(parseHello({ protocol: PROTOCOL_VERSION, data: { a: 1 }, __x: 1 })), {
+    protocol: PROTOCOL_VERSION,
+  });
 });
 
 hello('another protocol number is unsupported_protocol', () => {
@@ -315,19 +356,32 @@ mutate('mutation ids are opaque strings of 1 to 64 characters', () => {
   for (const mutation of [undefined, null, 1, ['m'], { id: 'm' }]) {
     refused(parseMutate({ mutation, base: 1, ops: [] }), 'invalid', String(mutation));
   }
-  refused(parseMutate({ mutation: 'x'.repeat(9), base: 1, ops: [] }, limits({ mutationId: 8 })), 'too_large', 'custom limit');
+  refused(
+    parseMutate({ mutation: 'x'.repeat(9), base: 1, ops: [] }, limits({ mutationId: 8 })),
+    'too_large',
+    'custom limit',
+  );
 });
 
 mutate('a missing or malformed base is invalid', () => {
-  for (const base of [undefined, null, -1, 2.5, '2', NaN]) refused(parseMutate({ mutation: 'm', base, ops: [] }), 'invalid', String(base));
+  for (const base of [undefined, null, -1, 2.5, '2', NaN])
+    refused(parseMutate({ mutation: 'm', base, ops: [] }), 'invalid', String(base));
 });
 
 mutate('the ops are checked with the same limits and codes as parseOps', () => {
   refused(parseMutate({ mutation: 'm', base: 1 }), 'invalid', 'no ops');
   refused(parseMutate({ mutation: 'm', base: 1, ops: [set(['__proto__', 'x'])] }), 'invalid', 'forbidden');
-  refused(parseMutate({ mutation: 'm', base: 1, ops: Array.from({ length: 101 }, () => set(['a'])) }), 'too_large', '101 ops');
+  refused(
+    parseMutate({ mutation: 'm', base: 1, ops: Array.from({ length: 101 }, () => set(['a'])) }),
+    'too_large',
+    '101 ops',
+  );
   refused(parseMutate({ mutation: 'm', base: 1, ops: [set(keys(33))] }), 'too_large', 'depth');
-  refused(parseMutate({ mutation: 'm', base: 1, ops: [set(['a'])] }, limits({ ops: 0 })), 'too_large', 'custom ops limit');
+  refused(
+    parseMutate({ mutation: 'm', base: 1, ops: [set(['a'])] }, limits({ ops: 0 })),
+    'too_large',
+    'custom ops limit',
+  );
 });
 
 mutate('anything but a plain object is invalid', () => {
@@ -356,13 +410,22 @@ patch('a patch may carry more than 100 ops (a whole session) but not more than t
 });
 
 patch('versions must be integers with base below version', () => {
-  for (const [version, base] of [[5, 5], [4, 5], [-1, -2], [1.5, 0], ['2', 1], [undefined, 1], [2, undefined]]) {
+  for (const [version, base] of [
+    [5, 5],
+    [4, 5],
+    [-1, -2],
+    [1.5, 0],
+    ['2', 1],
+    [undefined, 1],
+    [2, undefined],
+  ]) {
     refused(parsePatch({ version, base, ops: [] }), 'invalid', `${version}/${base}`);
   }
 });
 
 patch('a malformed mutation id or bad ops are invalid', () => {
-  for (const mutation of [1, null, 'x'.repeat(65), {}]) refused(parsePatch({ version: 2, base: 1, ops: [], mutation }), 'invalid', String(mutation));
+  for (const mutation of [1, null, 'x'.repeat(65), {}])
+    refused(parsePatch({ version: 2, base: 1, ops: [], mutation }), 'invalid', String(mutation));
   refused(parsePatch({ version: 2, base: 1 }), 'invalid', 'no ops');
   refused(parsePatch({ version: 2, base: 1, ops: [set(['constructor'])] }), 'invalid', 'forbidden key');
   for (const input of [null, [], 'patch']) refused(parsePatch(input), 'invalid', String(input));
@@ -381,7 +444,16 @@ ended('the four reasons', () => {
 });
 
 ended('any other reason or shape is invalid', () => {
-  for (const input of [{}, { reason: 'logout' }, { reason: 'DESTROYED' }, { reason: null }, { reason: ['destroyed'] }, 'destroyed', null, []]) {
+  for (const input of [
+    {},
+    { reason: 'logout' },
+    { reason: 'DESTROYED' },
+    { reason: null },
+    { reason: ['destroyed'] },
+    'destroyed',
+    null,
+    [],
+  ]) {
     refused(parseEnded(input), 'invalid', JSON.stringify(input));
   }
 });
@@ -395,17 +467,40 @@ const helloAck = suite('parseHelloAck reads the four answers to session:hello');
 helloAck('a snapshot', () => {
   const ack = { ok: true, version: 3, tag: 'T', data: { a: [1], b: { c: null } } };
   assert.equal(accepted(parseHelloAck(ack)), ack);
-  assert.equal(accepted(parseHelloAck({ ok: true, version: 0, tag: null, data: {} })), { ok: true, version: 0, tag: null, data: {} });
+  assert.equal(accepted(parseHelloAck({ ok: true, version: 0, tag: null, data: {} })), {
+    ok: true,
+    version: 0,
+    tag: null,
+    data: {},
+  });
 });
 
 helloAck('the missed patches', () => {
-  const ack = { ok: true, version: 7, tag: 'T', patches: [{ version: 6, base: 5, ops: [] }, { version: 7, base: 6, ops: [set(['a'])], mutation: 'm' }] };
+  const ack = {
+    ok: true,
+    version: 7,
+    tag: 'T',
+    patches: [
+      { version: 6, base: 5, ops: [] },
+      { version: 7, base: 6, ops: [set(['a'])], mutation: 'm' },
+    ],
+  };
   assert.equal(accepted(parseHelloAck(ack)), ack);
-  assert.equal(accepted(parseHelloAck({ ok: true, version: 7, tag: 'T', patches: [] })), { ok: true, version: 7, tag: 'T', patches: [] });
+  assert.equal(accepted(parseHelloAck({ ok: true, version: 7, tag: 'T', patches: [] })), {
+    ok: true,
+    version: 7,
+    tag: 'T',
+    patches: [],
+  });
 });
 
 helloAck('unchanged', () => {
-  assert.equal(accepted(parseHelloAck({ ok: true, version: 7, tag: 'T', unchanged: true })), { ok: true, version: 7, tag: 'T', unchanged: true });
+  assert.equal(accepted(parseHelloAck({ ok: true, version: 7, tag: 'T', unchanged: true })), {
+    ok: true,
+    version: 7,
+    tag: 'T',
+    unchanged: true,
+  });
 });
 
 helloAck('a refusal, with an unknown code read as internal', () => {
@@ -414,8 +509,16 @@ helloAck('a refusal, with an unknown code read as internal', () => {
     code: 'unsupported_protocol',
     message: 'speak 1',
   });
-  assert.equal(accepted(parseHelloAck({ ok: false, code: 'toString' })), { ok: false, code: 'internal', message: 'refused' });
-  assert.equal(accepted(parseHelloAck({ ok: false, code: 42, message: 7 })), { ok: false, code: 'internal', message: 'refused' });
+  assert.equal(accepted(parseHelloAck({ ok: false, code: 'toString' })), {
+    ok: false,
+    code: 'internal',
+    message: 'refused',
+  });
+  assert.equal(accepted(parseHelloAck({ ok: false, code: 42, message: 7 })), {
+    ok: false,
+    code: 'internal',
+    message: 'refused',
+  });
 });
 
 helloAck('malformed answers are invalid', () => {
@@ -450,7 +553,11 @@ const mutateAck = suite('parseMutateAck reads the two answers to session:mutate'
 
 mutateAck('applied, and refused', () => {
   assert.equal(accepted(parseMutateAck({ ok: true, version: 9 })), { ok: true, version: 9 });
-  assert.equal(accepted(parseMutateAck({ ok: false, code: 'forbidden', message: 'no' })), { ok: false, code: 'forbidden', message: 'no' });
+  assert.equal(accepted(parseMutateAck({ ok: false, code: 'forbidden', message: 'no' })), {
+    ok: false,
+    code: 'forbidden',
+    message: 'no',
+  });
   assert.equal(accepted(parseMutateAck({ ok: false })), { ok: false, code: 'internal', message: 'refused' });
 });
 
@@ -520,7 +627,12 @@ const anything = fc.anything({
 const nearOp = fc.record(
   {
     op: fc.oneof(fc.constantFrom('set', 'del'), anything),
-    path: fc.oneof(fc.array(fc.oneof(fc.constantFrom('a', '__proto__', 'constructor', 'prototype', ''), fc.string()), { maxLength: 4 }), anything),
+    path: fc.oneof(
+      fc.array(fc.oneof(fc.constantFrom('a', '__proto__', 'constructor', 'prototype', ''), fc.string()), {
+        maxLength: 4,
+      }),
+      anything,
+    ),
     value: fc.oneof(jsonAny, anything),
   },
   { requiredKeys: ['op'] },
@@ -539,7 +651,12 @@ const nearMessage = fc.record(
     unchanged: fc.oneof(fc.boolean(), anything),
     data: fc.oneof(jsonObject, anything),
     ops: fc.oneof(fc.array(nearOp, { maxLength: 4 }), anything),
-    patches: fc.oneof(fc.array(fc.record({ version: fc.nat(), base: fc.nat(), ops: fc.array(nearOp, { maxLength: 3 }) }), { maxLength: 3 }), anything),
+    patches: fc.oneof(
+      fc.array(fc.record({ version: fc.nat(), base: fc.nat(), ops: fc.array(nearOp, { maxLength: 3 }) }), {
+        maxLength: 3,
+      }),
+      anything,
+    ),
   },
   { requiredKeys: [] },
 );
@@ -627,7 +744,12 @@ garbage('huge arrays and strings are refused without being walked', () => {
   refused(parseOps([set(['a'], 'x'.repeat(1e7))]), 'too_large');
   refused(parseMutate({ mutation: 'x'.repeat(1e6), base: 1, ops: [] }), 'too_large');
   refused(parseHelloAck({ ok: true, version: 1, tag: 't', data: { big: huge } }), 'too_large');
-  allGuardsAnswer({ ok: true, version: 1, tag: 't', patches: Array.from({ length: 10_000 }, (_, i) => ({ version: i + 1, base: i, ops: [] })) });
+  allGuardsAnswer({
+    ok: true,
+    version: 1,
+    tag: 't',
+    patches: Array.from({ length: 10_000 }, (_, i) => ({ version: i + 1, base: i, ops: [] })),
+  });
   prototypeClean();
 });
 
