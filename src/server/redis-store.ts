@@ -132,6 +132,11 @@ export class RedisStore implements SessionStore {
   private readonly conn: CommandConnection;
   private readonly ownsClient: boolean;
   private readonly prefix: string;
+  /**
+   * The prefix as the scripts see keys: ioredis adds a client's `keyPrefix` to KEYS but not
+   * to the user-index keys a script builds itself, so the scripts get it added here.
+   */
+  private readonly luaPrefix: string;
   private readonly history: number;
   private readonly channel: string;
   private readonly makeSubscriber: () => Redis;
@@ -186,6 +191,7 @@ export class RedisStore implements SessionStore {
       this.makeSubscriber = () => new Redis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions), ...SUBSCRIBER_OVERRIDES });
     }
     this.conn = new CommandConnection(client, timeout);
+    this.luaPrefix = (client.options?.keyPrefix ?? '') + prefix;
     this.watcher = new ExpiryWatcher(watchInterval, (ids) => this.check(ids), (id) =>
       this.deliver({ type: 'end', id, reason: 'expired' }),
     );
@@ -217,8 +223,12 @@ export class RedisStore implements SessionStore {
 
   /** {@inheritDoc SessionStore.apply} */
   apply(id: string, ops: readonly Op[], options: ApplyOptions): Promise<ApplyResult> {
-    positive(options?.ttl, 'ttl');
-    positive(options?.absolute, 'absolute');
+    try {
+      positive(options?.ttl, 'ttl');
+      positive(options?.absolute, 'absolute');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     // One apply per id at a time on this node: the CAS then races only with other nodes.
     const previous = this.queues.get(id) ?? Promise.resolve();
     const run = previous.then(() => this.applyNow(id, ops, options));
@@ -261,7 +271,7 @@ export class RedisStore implements SessionStore {
           [keys.record, keys.history, keys.mutations, keys.order],
           [
             id,
-            this.prefix,
+            this.luaPrefix,
             base,
             changed ? '1' : '0',
             dataText,
@@ -311,7 +321,7 @@ export class RedisStore implements SessionStore {
         c,
         DESTROY,
         [keys.record, keys.history, keys.mutations, keys.order, keys.tombstone],
-        [id, this.prefix, TOMBSTONE_MS, this.channel, defer ? '' : event],
+        [id, this.luaPrefix, TOMBSTONE_MS, this.channel, defer ? '' : event],
       ),
     );
     if (defer) {
@@ -326,10 +336,27 @@ export class RedisStore implements SessionStore {
     return existed === 1;
   }
 
-  private publish(event: string): void {
+  // A deferred end announcement that meets an outage is sent again after the reconnect (a
+  // few times at most); past the tombstone's life the watchers report the end as expired.
+  private publish(event: string, retries = 3): void {
     this.conn
       .run('publish', (c) => c.publish(this.channel, event))
-      .catch((err: unknown) => debug('end announcement lost: %s', err instanceof Error ? err.message : err));
+      .catch((err: unknown) => {
+        const reason = err instanceof Error ? err.message : err;
+        if (this.closed || retries <= 0) return debug('end announcement lost: %s', reason);
+        debug('end announcement failed, retrying after the reconnect: %s', reason);
+        const { client } = this.conn;
+        const retry = (): void => {
+          clearTimeout(timer);
+          this.publish(event, retries - 1);
+        };
+        const timer = setTimeout(() => {
+          client.off('ready', retry);
+          debug('end announcement lost: no reconnect within %d ms', TOMBSTONE_MS);
+        }, TOMBSTONE_MS);
+        timer.unref();
+        client.once('ready', retry);
+      });
   }
 
   /** {@inheritDoc SessionStore.touch} */
@@ -337,14 +364,14 @@ export class RedisStore implements SessionStore {
     positive(ttl, 'ttl');
     const keys = sessionKeys(this.prefix, id);
     await this.conn.run('touch', (c) =>
-      runScript(c, TOUCH, [keys.record, keys.history, keys.mutations, keys.order], [id, this.prefix, Math.ceil(ttl)]),
+      runScript(c, TOUCH, [keys.record, keys.history, keys.mutations, keys.order], [id, this.luaPrefix, Math.ceil(ttl)]),
     );
   }
 
   /** {@inheritDoc SessionStore.sessionsOf} */
   async sessionsOf(user: string): Promise<UserSession[]> {
     const flat = (await this.conn.run('sessionsOf', (c) =>
-      runScript(c, SESSIONS_OF, [userKey(this.prefix, user)], [this.prefix, user]),
+      runScript(c, SESSIONS_OF, [userKey(this.prefix, user)], [this.luaPrefix, user]),
     )) as string[];
     const out: UserSession[] = [];
     for (let i = 0; i + 2 < flat.length; i += 3) {
