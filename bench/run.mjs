@@ -1,0 +1,197 @@
+#!/usr/bin/env node
+// The benchmarks, side by side: `npm run bench` (full) or `npm run bench -- --quick` (< 90 s).
+// Contenders run in the same run, alternating; servers pinned to core 0 and load to core 1
+// where taskset exists. Results: bench/results/latest.json and a markdown table on stdout.
+//   --only=http,propagation,lost,memory,fanout,size,stores   run a subset
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { HAS_TASKSET, ROOT, machine, startRedis } from './lib/util.mjs';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const wants = (name) => !only || only.includes(name);
+
+// The load generators run in this process: keep it on core 1, away from the servers on core 0.
+if (HAS_TASKSET && !process.env.BENCH_PINNED) {
+  const again = spawnSync('taskset', ['-c', '1', process.execPath, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_PINNED: '1' },
+  });
+  process.exit(again.status ?? 1);
+}
+
+const build = spawnSync(process.execPath, [join(ROOT, 'scripts/build-if-stale.mjs')], { stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
+
+const { httpBench } = await import('./scenarios/http.mjs');
+const { propagationBench } = await import('./scenarios/propagation.mjs');
+const { lostUpdatesBench } = await import('./scenarios/lost-updates.mjs');
+const { fanoutBench } = await import('./scenarios/fanout.mjs');
+const { storesBench } = await import('./scenarios/stores.mjs');
+const { memoryBench, sizeBench } = await import('./scenarios/external.mjs');
+
+let redis;
+try {
+  redis = await startRedis();
+} catch (err) {
+  console.error(`note: the Redis benchmarks are left out: ${err.message}`);
+}
+
+const started = Date.now();
+const results = {};
+const step = async (name, fn) => {
+  if (!wants(name)) return;
+  const t = Date.now();
+  process.stderr.write(`bench: ${name}…`);
+  results[name] = await fn();
+  process.stderr.write(` ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
+};
+try {
+  await step('http', () => httpBench({ quick }));
+  await step('propagation', () => propagationBench({ quick, redisUrl: redis?.url }));
+  await step('lost', () => lostUpdatesBench({ quick }));
+  await step('memory', () => memoryBench({ quick }));
+  await step('fanout', () => fanoutBench({ quick }));
+  await step('size', () => sizeBench());
+  await step('stores', () => storesBench({ quick, redisUrl: redis?.url }));
+  if (redis && !quick) await step('http-redis', () => httpBench({ quick, redisUrl: redis.url }));
+} finally {
+  await redis?.stop();
+}
+
+const meta = {
+  date: new Date().toISOString(),
+  mode: quick ? 'quick' : 'full',
+  seconds: Math.round((Date.now() - started) / 1000),
+  ...machine(),
+  cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+  memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
+};
+mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+writeFileSync(join(ROOT, 'bench/results/latest.json'), JSON.stringify({ meta, results }, null, 2) + '\n');
+
+// --- the table
+const rows = [];
+const verdict = (ok) => (ok ? '✅' : '❌');
+const http = results.http;
+if (http) {
+  const get = (c, r) => http.rows.find((x) => x.contender === c && x.route.startsWith(r));
+  for (const [route, target] of [
+    ['read+write', 0.95],
+    ['does not', 0.98],
+  ]) {
+    const ss = get('session-sync', route);
+    const es = get('express-session', route);
+    rows.push([
+      `HTTP, route that ${route === 'read+write' ? 'reads+writes one key' : 'ignores the session'} (req/s, ratio to bare Express 5)`,
+      `${ss.rps} (${ss.ratio}×)`,
+      `express-session ${es.rps} (${es.ratio}×); bare ${get('bare', route).rps}`,
+      `≥ ${target}× ${verdict(ss.ratio >= target)}`,
+    ]);
+  }
+}
+const hr = results['http-redis'];
+if (hr) {
+  const get = (c, r) => hr.rows.find((x) => x.contender === c && x.route.startsWith(r));
+  for (const route of ['read+write', 'does not']) {
+    const ss = get('session-sync-redis', route);
+    const cr = get('connect-redis', route);
+    rows.push([`HTTP on Redis, ${route === 'read+write' ? 'read+write' : 'untouched'} (req/s, ratio to bare)`, `${ss.rps} (${ss.ratio}×)`, `connect-redis ${cr.rps} (${cr.ratio}×)`, 'report']);
+  }
+}
+const p = results.propagation;
+if (p) {
+  const ok = p['session-sync'].p50 <= p.recipe.p50 && p['session-sync'].p99 <= p.recipe.p99;
+  rows.push([
+    `Propagation HTTP write → socket, ${p.writes} writes (p50 / p99 ms)`,
+    `${p['session-sync'].p50} / ${p['session-sync'].p99}`,
+    `Socket.IO recipe ${p.recipe.p50} / ${p.recipe.p99}`,
+    `≤ recipe ${verdict(ok)}`,
+  ]);
+  if (p.redis) {
+    rows.push([
+      'Propagation on Redis, write on node A → socket on node B (p50 / p99 ms)',
+      `${p.redis.crossNode.p50} / ${p.redis.crossNode.p99}`,
+      `single node ${p.redis.singleNode.p50} / ${p.redis.singleNode.p99}`,
+      'report',
+    ]);
+  }
+}
+const lost = results.lost;
+if (lost) {
+  const ss = lost.rows.find((r) => r.contender === 'session-sync');
+  const es = lost.rows.find((r) => r.contender === 'express-session');
+  rows.push([
+    `Lost writes, ${lost.connections} concurrent connections, ${lost.writes} distinct keys`,
+    `${ss.distinctKeys.lost}`,
+    `express-session ${es.distinctKeys.lost}`,
+    `0 ${verdict(ss.distinctKeys.lost === 0)}`,
+  ]);
+  rows.push([
+    `Lost increments of one counter (read, await, write), ${lost.writes} requests`,
+    `${ss.counter.lost}`,
+    `express-session ${es.counter.lost}`,
+    'report (last write wins)',
+  ]);
+}
+const m = results.memory;
+if (m) {
+  rows.push([
+    `Heap per idle session at ${m.sessions.toLocaleString('en')} sessions (bytes)`,
+    `${m.bytesPerSession['session-sync'].toFixed(0)} (${m.ratio}×)`,
+    `express-session MemoryStore ${m.bytesPerSession['express-session'].toFixed(0)}`,
+    `≤ 0.75× ${verdict(m.ratio <= 0.75)}`,
+  ]);
+}
+const f = results.fanout;
+if (f) {
+  rows.push([
+    `Fan-out, ${f.sessions} sessions × ${f.rate}/s for ${f.seconds} s: server CPU per delivered patch (µs)`,
+    `${f.cpuMicrosPerPatch['session-sync']} (${f.cpuRatio}×)`,
+    `raw io.to(room).emit ${f.cpuMicrosPerPatch.raw}`,
+    `≤ 1.5× ${verdict(f.cpuRatio <= 1.5)}`,
+  ]);
+  rows.push([
+    'One change to a session with 100 sockets: all received (ms, median)',
+    `${f.hundredSocketsMs['session-sync']} (${f.hundredRatio}×)`,
+    `raw room emit ${f.hundredSocketsMs.raw}`,
+    `≤ 1.2× ${verdict(f.hundredRatio <= 1.2)}`,
+  ]);
+}
+const s = results.size;
+if (s) {
+  rows.push([
+    'Browser SDK own code, min+gzip (bytes)',
+    `${s.sdkBytesMinGzip}`,
+    `socket.io-client ${s.socketIoClientBytesMinGzip}`,
+    `≤ 4096 ${verdict(s.sdkBytesMinGzip <= 4096)}`,
+  ]);
+}
+const st = results.stores;
+if (st) {
+  rows.push([
+    `Store apply throughput, concurrency ${st.concurrency} (ops/s)`,
+    st.redisAppliesPerSec ? `RedisStore ${st.redisAppliesPerSec}` : 'RedisStore: n/a',
+    `MemoryStore ${st.memoryAppliesPerSec}`,
+    'report',
+  ]);
+  rows.push([
+    'destroyUser for a user with 100 sessions (ms, median of 5)',
+    st.destroyUser100.redisMs !== undefined ? `RedisStore ${st.destroyUser100.redisMs}` : 'RedisStore: n/a',
+    `MemoryStore ${st.destroyUser100.memoryMs}`,
+    'report',
+  ]);
+}
+
+const table = [
+  '| benchmark | session-sync | compared with | target |',
+  '| --- | --- | --- | --- |',
+  ...rows.map((r) => `| ${r.join(' | ')} |`),
+].join('\n');
+console.log(`\n${table}\n`);
+console.log(
+  `${meta.mode} run, ${meta.date.slice(0, 10)}, ${meta.cpus}, ${meta.memory}, Node ${meta.node}, taskset ${meta.taskset ? 'yes' : 'no'}, ${meta.seconds} s`,
+);

@@ -1,0 +1,74 @@
+// One HTTP contender: node bench/servers/http.mjs <bare|express-session|session-sync|connect-redis|session-sync-redis>
+// Routes: /init (creates the session), /rw (reads and writes one key), /untouched, /write-key?k=
+// (read, await, write a distinct key), /incr (read, await, write one counter), /dump.
+import express from 'express';
+import { SECRET } from '../lib/util.mjs';
+
+const mode = process.argv[2];
+const app = express();
+app.set('etag', false);
+const pause = () => new Promise((r) => setTimeout(r, Math.random() * 5));
+let close = async () => {};
+let data; // (req) => the session object to read and write
+
+if (mode === 'bare') {
+  const one = {};
+  data = () => one;
+} else if (mode === 'express-session' || mode === 'connect-redis') {
+  const { default: session } = await import('express-session');
+  let store;
+  if (mode === 'connect-redis') {
+    const { default: Redis } = await import('ioredis');
+    const { default: RedisStore } = await import('connect-redis');
+    const client = new Redis(process.env.REDIS_URL);
+    store = new RedisStore({ client });
+    close = async () => client.quit();
+  } else {
+    store = new session.MemoryStore();
+  }
+  app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, store }));
+  data = (req) => req.session;
+} else {
+  const { createSessionSync, RedisStore } = await import('../../dist/server.js');
+  const options = { secret: SECRET, limits: { size: 1024 * 1024 } };
+  if (mode === 'session-sync-redis') options.store = new RedisStore({ url: process.env.REDIS_URL });
+  const sync = createSessionSync(options);
+  app.use(sync.express());
+  data = (req) => req.session.val;
+  close = async () => {
+    await sync.close();
+    await options.store?.close();
+  };
+}
+
+app.get('/init', (req, res) => {
+  data(req).n = 0;
+  res.send('ok');
+});
+app.get('/rw', (req, res) => {
+  const s = data(req);
+  s.n = (s.n || 0) + 1;
+  res.send('ok');
+});
+app.get('/untouched', (req, res) => res.send('ok'));
+app.get('/write-key', async (req, res) => {
+  const s = data(req);
+  void s.n; // a handler that reads the session first, as real ones do
+  await pause();
+  data(req)[String(req.query.k)] = 1;
+  res.send('ok');
+});
+app.get('/incr', async (req, res) => {
+  const count = data(req).counter || 0;
+  await pause();
+  data(req).counter = count + 1;
+  res.send('ok');
+});
+app.get('/dump', (req, res) => res.json(data(req)));
+
+const server = app.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
+process.on('SIGTERM', async () => {
+  server.close();
+  await close();
+  process.exit(0);
+});
