@@ -99,7 +99,13 @@ export class CommandConnection {
     work.catch((err: unknown) => debug('%s failed: %s', what, err instanceof Error ? err.message : err));
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new SessionSyncError('store_unavailable', `session-sync: Redis ${what}: no answer within ${this.timeout} ms`)),
+        () =>
+          reject(
+            new SessionSyncError(
+              'store_unavailable',
+              `session-sync: Redis ${what}: no answer within ${this.timeout} ms`,
+            ),
+          ),
         left,
       );
     });
@@ -114,7 +120,8 @@ export class CommandConnection {
 
   private async gate(what: string): Promise<void> {
     const { client } = this;
-    if (this.closed) throw new SessionSyncError('store_unavailable', `session-sync: Redis ${what}: the RedisStore is closed`);
+    if (this.closed)
+      throw new SessionSyncError('store_unavailable', `session-sync: Redis ${what}: the RedisStore is closed`);
     if (client.status === 'ready') return;
     // Once it has worked, a link that is not ready is an outage: fail now rather than queue.
     if (this.everReady || client.status === 'end' || client.status === 'close' || client.status === 'reconnecting') {
@@ -131,9 +138,16 @@ export class CommandConnection {
         else resolve();
       };
       const onReady = (): void => done();
-      const onEnd = (): void => done(new SessionSyncError('store_unavailable', `session-sync: Redis ${what}: connection ended`));
+      const onEnd = (): void =>
+        done(new SessionSyncError('store_unavailable', `session-sync: Redis ${what}: connection ended`));
       const timer = setTimeout(
-        () => done(new SessionSyncError('store_unavailable', `session-sync: Redis ${what}: not connected within ${this.timeout} ms`)),
+        () =>
+          done(
+            new SessionSyncError(
+              'store_unavailable',
+              `session-sync: Redis ${what}: not connected within ${this.timeout} ms`,
+            ),
+          ),
         this.timeout,
       );
       client.on('ready', onReady);

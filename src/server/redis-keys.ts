@@ -12,6 +12,9 @@
  * | `{prefix}u:{user}`     | zset   | session ids of one user, scored by each session's expiry (epoch ms); pruned on read; the key expires with its last member |
  * | channel `{prefix}events` | pub/sub | every change and end, as JSON text `StoreEvent` |
  *
+ * An ioredis client's own `keyPrefix` goes in front of all of these (the store passes it to
+ * the scripts that build user-index keys themselves).
+ *
  * Every key of one session gets the same PEXPIRE = min(ttl, absolute deadline - now) on
  * each apply and touch, so they vanish together.
  */

@@ -1,7 +1,8 @@
 /**
  * `RedisStore`: sessions in Redis for more than one process or machine. Key layout in
  * `redis-keys.ts`, Lua in `redis-scripts.ts`, the fail-fast command connection in
- * `redis-client.ts`, expiry without keyspace notifications in `redis-watch.ts`.
+ * `redis-client.ts`, the change feed in `redis-feed.ts`, expiry without keyspace
+ * notifications in `redis-watch.ts`.
  *
  * How `apply` stays atomic across nodes: Node reads the record (data as JSON text and its
  * version), applies the ops with `applyOps`, encodes the new data, the patch and the event
@@ -18,7 +19,6 @@ import createDebug from 'debug';
 import { Redis, type RedisOptions } from 'ioredis';
 import {
   applyOps,
-  END_REASONS,
   isPlainObject,
   MUTATION_MEMORY,
   SessionSyncError,
@@ -40,6 +40,7 @@ import type {
 import { COMMAND_DEFAULTS, CommandConnection, SUBSCRIBER_OVERRIDES } from './redis-client.js';
 import { sessionKeys, userKey } from './redis-keys.js';
 import { APPLY, DESTROY, runScript, SESSIONS_OF, SINCE, TOUCH } from './redis-scripts.js';
+import { ChangeFeed } from './redis-feed.js';
 import { ExpiryWatcher, type WatchState } from './redis-watch.js';
 
 const debug = createDebug('session-sync:redis');
@@ -71,7 +72,9 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 function positive(value: unknown, name: string, integer = false): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-    throw new TypeError(`session-sync: RedisStore option \`${name}\` must be a positive ${integer ? 'integer' : 'number'}`);
+    throw new TypeError(
+      `session-sync: RedisStore option \`${name}\` must be a positive ${integer ? 'integer' : 'number'}`,
+    );
   }
 }
 
@@ -82,33 +85,10 @@ function parseData(text: string | null, id: string): JsonObject {
   } catch {
     // fall through
   }
-  throw new SessionSyncError('internal', `session-sync: the Redis record of a session is not a JSON object (${id.slice(0, 6)}…)`);
-}
-
-function parseEvent(text: string): StoreEvent | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!isPlainObject(v) || typeof v.id !== 'string') return undefined;
-  if (v.type === 'end' && (END_REASONS as readonly unknown[]).includes(v.reason)) {
-    return { type: 'end', id: v.id, reason: v.reason as EndReason };
-  }
-  const { version, base, ops, mutation } = v;
-  if (
-    v.type === 'change' &&
-    Number.isSafeInteger(version) &&
-    Number.isSafeInteger(base) &&
-    Array.isArray(ops) &&
-    (mutation === undefined || typeof mutation === 'string')
-  ) {
-    const event: StoreEvent = { type: 'change', id: v.id, version: version as number, base: base as number, ops: ops as unknown as Op[] };
-    if (mutation !== undefined) event.mutation = mutation;
-    return event;
-  }
-  return undefined;
+  throw new SessionSyncError(
+    'internal',
+    `session-sync: the Redis record of a session is not a JSON object (${id.slice(0, 6)}…)`,
+  );
 }
 
 function userOf(fn: (data: JsonObject) => string | undefined, data: JsonObject): string {
@@ -139,10 +119,7 @@ export class RedisStore implements SessionStore {
   private readonly luaPrefix: string;
   private readonly history: number;
   private readonly channel: string;
-  private readonly makeSubscriber: () => Redis;
-  private subscriber: Redis | undefined;
-  private subscribed: Promise<void> | undefined;
-  private readonly listeners = new Set<(event: StoreEvent) => void>();
+  private readonly feed: ChangeFeed;
   private readonly watcher: ExpiryWatcher;
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly deferred = new Map<symbol, string>();
@@ -155,16 +132,24 @@ export class RedisStore implements SessionStore {
    * @throws TypeError naming the bad option
    */
   constructor(target: RedisStoreTarget, options: RedisStoreOptions = {}) {
-    if (!target || typeof target !== 'object') throw new TypeError('session-sync: RedisStore needs { url } or { client }');
+    if (!target || typeof target !== 'object')
+      throw new TypeError('session-sync: RedisStore needs { url } or { client }');
     if (target.url !== undefined && target.client !== undefined) {
       throw new TypeError('session-sync: RedisStore takes { url } or { client }, not both');
     }
-    const { prefix = 'session-sync:', history = 50, watchInterval = 1000, timeout = 2000, clientOptions = {} } = options;
+    const {
+      prefix = 'session-sync:',
+      history = 50,
+      watchInterval = 1000,
+      timeout = 2000,
+      clientOptions = {},
+    } = options;
     if (typeof prefix !== 'string') throw new TypeError('session-sync: RedisStore option `prefix` must be a string');
     positive(history, 'history', true);
     positive(watchInterval, 'watchInterval');
     positive(timeout, 'timeout');
-    if (!isPlainObject(clientOptions)) throw new TypeError('session-sync: RedisStore option `clientOptions` must be an object');
+    if (!isPlainObject(clientOptions))
+      throw new TypeError('session-sync: RedisStore option `clientOptions` must be an object');
     const channel = options.channel ?? `${prefix}events`;
     if (typeof channel !== 'string' || channel === '') {
       throw new TypeError('session-sync: RedisStore option `channel` must be a non-empty string');
@@ -174,6 +159,7 @@ export class RedisStore implements SessionStore {
     this.channel = channel;
 
     let client: Redis;
+    let makeSubscriber: () => Redis;
     if (target.client !== undefined) {
       const c = target.client as Partial<Redis>;
       if (typeof c.duplicate !== 'function' || typeof c.evalsha !== 'function') {
@@ -181,20 +167,29 @@ export class RedisStore implements SessionStore {
       }
       client = target.client;
       this.ownsClient = false;
-      this.makeSubscriber = () => client.duplicate(SUBSCRIBER_OVERRIDES);
+      makeSubscriber = () => client.duplicate(SUBSCRIBER_OVERRIDES);
     } else {
       const { url } = target;
-      if (typeof url !== 'string' || url === '') throw new TypeError('session-sync: RedisStore `url` must be a non-empty string');
+      if (typeof url !== 'string' || url === '')
+        throw new TypeError('session-sync: RedisStore `url` must be a non-empty string');
       client = new Redis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions) });
       client.on('error', (err: Error) => debug('command connection: %s', err.message));
       this.ownsClient = true;
-      this.makeSubscriber = () => new Redis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions), ...SUBSCRIBER_OVERRIDES });
+      makeSubscriber = () =>
+        new Redis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions), ...SUBSCRIBER_OVERRIDES });
     }
     this.conn = new CommandConnection(client, timeout);
     this.luaPrefix = (client.options?.keyPrefix ?? '') + prefix;
-    this.watcher = new ExpiryWatcher(watchInterval, (ids) => this.check(ids), (id) =>
-      this.deliver({ type: 'end', id, reason: 'expired' }),
+    // Expiries noticed here go to this node's listeners only: every node watches its own sockets.
+    this.watcher = new ExpiryWatcher(
+      watchInterval,
+      (ids) => this.check(ids),
+      (id) => this.feed.deliver({ type: 'end', id, reason: 'expired' }),
     );
+    this.feed = new ChangeFeed(channel, makeSubscriber, (event) => {
+      if (event.type === 'change') this.watcher.noteChange(event.id);
+      else this.watcher.noteEnd(event.id);
+    });
   }
 
   /**
@@ -208,7 +203,7 @@ export class RedisStore implements SessionStore {
    */
   async ready(): Promise<void> {
     await this.conn.run('ping', (c) => c.ping());
-    if (this.subscribed) await this.subscribed;
+    await this.feed.ready();
   }
 
   /** {@inheritDoc SessionStore.get} */
@@ -248,7 +243,10 @@ export class RedisStore implements SessionStore {
     const mutation = options.mutation ?? '';
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const [[text, stored], seen] = await this.conn.run('apply', (c) =>
-        Promise.all([c.hmget(keys.record, 'd', 'v'), mutation ? c.hget(keys.mutations, mutation) : Promise.resolve(null)]),
+        Promise.all([
+          c.hmget(keys.record, 'd', 'v'),
+          mutation ? c.hget(keys.mutations, mutation) : Promise.resolve(null),
+        ]),
       );
       if (seen) return duplicate(seen);
       const base = stored ? Number(stored) : 0;
@@ -258,7 +256,10 @@ export class RedisStore implements SessionStore {
       if (changed) {
         dataText = JSON.stringify(data);
         if (options.maxSize !== undefined && utf8Length(dataText) > options.maxSize) {
-          throw new SessionSyncError('too_large', `session-sync: the session would be larger than ${options.maxSize} bytes`);
+          throw new SessionSyncError(
+            'too_large',
+            `session-sync: the session would be larger than ${options.maxSize} bytes`,
+          );
         }
       }
       const patch: StoredPatch = { version: base + 1, base, ops: [...ops] };
@@ -293,7 +294,10 @@ export class RedisStore implements SessionStore {
       debug('apply conflict on attempt %d (version now %s)', attempt, answer[1]);
       await sleep(Math.random() * Math.min(5 * attempt, 50));
     }
-    throw new SessionSyncError('store_unavailable', `session-sync: Redis apply lost ${MAX_ATTEMPTS} version races in a row`);
+    throw new SessionSyncError(
+      'store_unavailable',
+      `session-sync: Redis apply lost ${MAX_ATTEMPTS} version races in a row`,
+    );
   }
 
   /** {@inheritDoc SessionStore.since} */
@@ -364,7 +368,12 @@ export class RedisStore implements SessionStore {
     positive(ttl, 'ttl');
     const keys = sessionKeys(this.prefix, id);
     await this.conn.run('touch', (c) =>
-      runScript(c, TOUCH, [keys.record, keys.history, keys.mutations, keys.order], [id, this.luaPrefix, Math.ceil(ttl)]),
+      runScript(
+        c,
+        TOUCH,
+        [keys.record, keys.history, keys.mutations, keys.order],
+        [id, this.luaPrefix, Math.ceil(ttl)],
+      ),
     );
   }
 
@@ -383,46 +392,7 @@ export class RedisStore implements SessionStore {
   /** {@inheritDoc SessionStore.subscribe} */
   subscribe(listener: (event: StoreEvent) => void): () => void {
     if (typeof listener !== 'function') throw new TypeError('session-sync: subscribe(listener) needs a function');
-    this.listeners.add(listener);
-    if (!this.subscriber && !this.closed) this.startSubscriber();
-    return () => {
-      this.listeners.delete(listener);
-    };
-  }
-
-  private startSubscriber(): void {
-    const sub = this.makeSubscriber();
-    this.subscriber = sub;
-    sub.on('error', (err: Error) => debug('subscriber connection: %s', err.message));
-    sub.on('message', (channel: string, text: string) => {
-      if (channel !== this.channel) return;
-      const event = parseEvent(text);
-      if (!event) return debug('ignored a malformed event on %s', channel);
-      if (event.type === 'change') this.watcher.noteChange(event.id);
-      else this.watcher.noteEnd(event.id);
-      this.deliver(event);
-    });
-    // ioredis replays SUBSCRIBE after every reconnect; only the first one is ours to retry.
-    const attempt = (): Promise<void> =>
-      sub.subscribe(this.channel).then(
-        () => debug('subscribed to %s', this.channel),
-        (err: unknown) => {
-          if (this.closed) return;
-          debug('subscribe failed, retrying on reconnect: %s', err instanceof Error ? err.message : err);
-          return new Promise<void>((resolve) => sub.once('ready', () => resolve(attempt())));
-        },
-      );
-    this.subscribed = attempt();
-  }
-
-  private deliver(event: StoreEvent): void {
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(event);
-      } catch (err) {
-        debug('a store listener threw: %O', err);
-      }
-    }
+    return this.feed.add(listener);
   }
 
   /** {@inheritDoc SessionStore.watch} */
@@ -465,8 +435,7 @@ export class RedisStore implements SessionStore {
     // Let the announcements above reach Redis before the connection goes.
     await this.conn.run('close', (c) => c.ping()).catch(() => undefined);
     this.conn.close();
-    this.subscriber?.disconnect();
-    this.subscriber = undefined;
+    this.feed.close();
     if (this.ownsClient) {
       const client = this.conn.client;
       if (client.status === 'ready') await client.quit().catch(() => undefined);

@@ -19,7 +19,9 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const set = (path: string[], value: JsonValue): Op => ({ op: 'set', path, value });
 const userOf = (data: JsonObject): string | undefined => {
   const user = data.user;
-  return user !== null && typeof user === 'object' && !Array.isArray(user) && typeof user.id === 'string' ? user.id : undefined;
+  return user !== null && typeof user === 'object' && !Array.isArray(user) && typeof user.id === 'string'
+    ? user.id
+    : undefined;
 };
 
 /** A store whose change feed is subscribed before it is handed out (the SUBSCRIBE is async). */
@@ -32,7 +34,10 @@ async function node(url?: string, options: ConstructorParameters<typeof RedisSto
 }
 
 /** Records one store's feed and waits for events. */
-function record(store: RedisStore): { events: StoreEvent[]; until(ok: () => boolean, what: string, ms?: number): Promise<void> } {
+function record(store: RedisStore): {
+  events: StoreEvent[];
+  until(ok: () => boolean, what: string, ms?: number): Promise<void>;
+} {
   const events: StoreEvent[] = [];
   store.subscribe((e) => events.push(e));
   return {
@@ -156,7 +161,10 @@ nodes('40 concurrent writes of different keys, alternating nodes, land as versio
       feed.events.map((e) => (e.type === 'change' ? e.version : -1)).sort((x, y) => x - y),
       Array.from({ length: 40 }, (_, i) => i + 1),
     );
-    assert.equal((await a.since(id, 0))?.map((p) => p.version), Array.from({ length: 40 }, (_, i) => i + 1));
+    assert.equal(
+      (await a.since(id, 0))?.map((p) => p.version),
+      Array.from({ length: 40 }, (_, i) => i + 1),
+    );
   } finally {
     await Promise.all([a.close(), b.close()]);
   }
@@ -233,9 +241,17 @@ layout('record, history, mutations, order and user keys under the prefix; destro
   const raw = new Redis((await shared()).url);
   try {
     const id = newId();
-    await store.apply(id, [set(['user'], { id: 'ann' })], { ttl: 30_000, absolute: 600_000, mutation: 'm', user: userOf });
+    await store.apply(id, [set(['user'], { id: 'ann' })], {
+      ttl: 30_000,
+      absolute: 600_000,
+      mutation: 'm',
+      user: userOf,
+    });
     const keys = (await raw.keys(`${prefix}*`)).sort();
-    assert.equal(keys, [`${prefix}h:${id}`, `${prefix}m:${id}`, `${prefix}o:${id}`, `${prefix}s:${id}`, `${prefix}u:ann`].sort());
+    assert.equal(
+      keys,
+      [`${prefix}h:${id}`, `${prefix}m:${id}`, `${prefix}o:${id}`, `${prefix}s:${id}`, `${prefix}u:ann`].sort(),
+    );
     const record = await raw.hgetall(`${prefix}s:${id}`);
     assert.equal(Object.keys(record).sort(), ['a', 'c', 'd', 't', 'u', 'v']);
     assert.is(record.v, '1');

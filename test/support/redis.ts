@@ -97,14 +97,21 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
   const dir = mkdtempSync(join(tmpdir(), 'session-sync-redis-'));
   dirs.add(dir);
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--save', '',
-    '--appendonly', options.appendonly ? 'yes' : 'no',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    options.appendonly ? 'yes' : 'no',
     ...(options.appendonly ? ['--appendfsync', 'always'] : []),
-    '--dir', dir,
-    '--daemonize', 'no',
-    '--loglevel', 'warning',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--loglevel',
+    'warning',
   ];
   let child: ChildProcess | undefined;
 
