@@ -49,12 +49,15 @@ async function measure(input, external) {
 
 const isExcluded = (id) => EXCLUDED.some((p) => id === p || id.startsWith(`${p}/`));
 const [sdkMin, sdkGz, sdkPackages] = await measure('src/browser/index.ts', isExcluded);
+// The same without src/shared, to tell the SDK's own files from the protocol code it shares.
+const [, browserOnlyGz] = await measure('src/browser/index.ts', (id) => isExcluded(id) || /(^|\/)shared\//.test(id));
 const [ioMin, ioGz] = await measure(VIRTUAL_IO, () => false);
 
 const kb = (n) => `${(n / 1024).toFixed(2)} KiB`;
 console.log(
   `browser SDK (own code, without ${EXCLUDED.join(' and ')}): ${sdkGz} B min+gzip (${kb(sdkMin)} min); budget ${BUDGET} B`,
 );
+console.log(`  of which src/browser alone: ${browserOnlyGz} B, src/shared: ~${sdkGz - browserOnlyGz} B`);
 if (sdkPackages.length) console.log(`  packages bundled into that figure: ${sdkPackages.join(', ')}`);
 console.log(`socket.io-client alone, for scale: ${ioGz} B min+gzip (${kb(ioMin)} min)`);
 if (sdkGz > BUDGET) {
