@@ -65,44 +65,63 @@ export function findNonJson(
   value: unknown,
   path: (string | number)[] = [],
 ): { path: (string | number)[]; problem: string } | undefined {
-  const seen = new Set<object>();
-  const walk = (v: unknown, at: (string | number)[]): { path: (string | number)[]; problem: string } | undefined => {
+  // An explicit stack instead of recursion: a value thousands of levels deep must get its
+  // answer (and the depth limit its clear error later), not a RangeError. Each frame is an
+  // array or object being walked, the key it sits under, and the next index to visit.
+  type Frame = { node: JsonValue[] | JsonObject; key: string | number; keys: string[] | undefined; next: number };
+  const stack: Frame[] = [];
+  const ancestors = new Set<object>(); // the containers on the stack: meeting one again is a cycle
+  const where = (...last: (string | number)[]): (string | number)[] => [
+    ...path,
+    ...stack.slice(1).map((frame) => frame.key),
+    ...last,
+  ];
+  const enter = (v: unknown, key: string | number, at: () => (string | number)[]) => {
     switch (typeof v) {
       case 'string':
       case 'boolean':
         return undefined;
       case 'number':
-        return Number.isFinite(v) ? undefined : { path: at, problem: `is ${describe(v)}` };
+        return Number.isFinite(v) ? undefined : { path: at(), problem: `is ${describe(v)}` };
       case 'object': {
         if (v === null) return undefined;
-        if (seen.has(v)) return { path: at, problem: 'is a cycle' };
+        if (ancestors.has(v)) return { path: at(), problem: 'is a cycle' };
         if (Array.isArray(v)) {
-          seen.add(v);
-          for (let i = 0; i < v.length; i++) {
-            // Holes in sparse arrays read as undefined and would turn into null.
-            if (!(i in v)) return { path: [...at, i], problem: 'is a hole in a sparse array' };
-            const found = walk(v[i], [...at, i]);
-            if (found) return found;
-          }
-          seen.delete(v);
-          return undefined;
+          stack.push({ node: v, key, keys: undefined, next: 0 });
+        } else {
+          if (!isPlainObject(v)) return { path: at(), problem: `is ${describe(v)}` };
+          if (Object.getOwnPropertySymbols(v).length > 0) return { path: at(), problem: 'has symbol keys' };
+          stack.push({ node: v, key, keys: Object.keys(v), next: 0 });
         }
-        if (!isPlainObject(v)) return { path: at, problem: `is ${describe(v)}` };
-        seen.add(v);
-        for (const key of Object.keys(v)) {
-          if (FORBIDDEN_KEYS.has(key)) return { path: [...at, key], problem: 'uses a forbidden key' };
-          const found = walk(v[key], [...at, key]);
-          if (found) return found;
-        }
-        if (Object.getOwnPropertySymbols(v).length > 0) return { path: at, problem: 'has symbol keys' };
-        seen.delete(v);
+        ancestors.add(v);
         return undefined;
       }
       default:
-        return { path: at, problem: `is ${describe(v)}` };
+        return { path: at(), problem: `is ${describe(v)}` };
     }
   };
-  return walk(value, path);
+  let found = enter(value, '', () => [...path]);
+  while (!found && stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    const { node, keys } = frame;
+    const length = keys ? keys.length : (node as JsonValue[]).length;
+    if (frame.next >= length) {
+      ancestors.delete(node);
+      stack.pop();
+      continue;
+    }
+    const index = frame.next++;
+    if (keys) {
+      const key = keys[index]!;
+      if (FORBIDDEN_KEYS.has(key)) return { path: where(key), problem: 'uses a forbidden key' };
+      found = enter((node as JsonObject)[key], key, () => where(key));
+    } else {
+      // Holes in sparse arrays read as undefined and would turn into null.
+      if (!(index in node)) return { path: where(index), problem: 'is a hole in a sparse array' };
+      found = enter((node as JsonValue[])[index], index, () => where(index));
+    }
+  }
+  return found;
 }
 
 /**

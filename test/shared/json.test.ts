@@ -126,6 +126,17 @@ accepting('random JSON values', () => {
   );
 });
 
+accepting('a value 100,000 levels deep, without a RangeError; a problem at the bottom is still named', () => {
+  let deep: unknown = 1;
+  for (let i = 0; i < 100_000; i++) deep = i % 2 ? { a: deep } : [deep];
+  assertJson({ deep });
+  let bad: unknown = new Date(0);
+  for (let i = 0; i < 10_000; i++) bad = { a: bad };
+  const found = findNonJson({ bad });
+  assert.is(found?.path.length, 10_001);
+  assert.is(found?.problem, 'is a Date');
+});
+
 accepting.run();
 
 // ---
