@@ -1,8 +1,7 @@
 /**
  * The embedded default store: every session in this process's memory. Sessions are kept
- * small (benchmarked against express-session's MemoryStore): one Map entry per session,
- * the data as JSON text, times as small integers; history and mutation ids live beside it
- * only for sessions that change.
+ * small (benchmarked against express-session's MemoryStore): see `SessionTable` for the
+ * layout; history and mutation ids live beside it only for sessions that change.
  */
 import {
   applyOps,
@@ -14,6 +13,7 @@ import {
   type Op,
 } from '../shared/index.js';
 import { MutationMemory, PatchHistory } from './memory-history.js';
+import { SessionTable } from './memory-table.js';
 import type {
   ApplyOptions,
   ApplyResult,
@@ -27,11 +27,6 @@ import type {
 import { logger, warnOnce } from './warn.js';
 
 const debug = logger('memory-store');
-
-// Times are kept in ticks of 10 ms since the store started: integers below 2^31 (V8 Smis,
-// stored inline) for 248 days of uptime, where epoch milliseconds would each be a boxed
-// heap number. Expiry is never early and at most one tick late.
-const TICK = 10;
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -54,22 +49,6 @@ export interface MemoryStoreOptions {
   forgetAfter?: number;
   /** The clock in epoch ms. For tests. Default `Date.now`. */
   now?: () => number;
-}
-
-// One per session. Six fields, all inline: the class keeps them in-object.
-class SessionRecord {
-  constructor(
-    /** The data as JSON text: smaller than the object, and every `get` hands out a copy. */
-    public text: string,
-    public version: number,
-    /** Ticks: last write or touch. */
-    public active: number,
-    /** Ticks: idle deadline, never past `deadline`. */
-    public expires: number,
-    /** Ticks: absolute deadline. */
-    public deadline: number,
-    public user: string | undefined,
-  ) {}
 }
 
 function positive(name: string, value: unknown, fallback: number, allowZero = false): number {
@@ -105,17 +84,14 @@ const userString = (value: unknown): string | undefined =>
  * const session = createSessionSync({ store: new MemoryStore({ max: 50_000 }) })
  */
 export class MemoryStore implements SessionStore {
-  // Insertion order = order of last activity (apply and touch move an entry to the end),
-  // so the first entry is the longest idle: LRU eviction for the price of a delete + set.
-  private readonly records = new Map<string, SessionRecord>();
+  private readonly table = new SessionTable();
   private readonly users = new Map<string, Set<string>>();
   private readonly listeners = new Set<(event: StoreEvent) => void>();
   private readonly history: PatchHistory;
   private readonly mutations = new MutationMemory(MUTATION_MEMORY);
   private readonly max: number;
-  private readonly forgetTicks: number;
+  private readonly forgetAfter: number;
   private readonly now: () => number;
-  private readonly origin: number;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   /**
@@ -133,12 +109,11 @@ export class MemoryStore implements SessionStore {
       positive('history', options.history, 32, true),
       positive('historyTotal', options.historyTotal, 4096, true),
     );
-    this.forgetTicks = Math.ceil(positive('forgetAfter', options.forgetAfter, 15 * 60_000, true) / TICK);
+    this.forgetAfter = positive('forgetAfter', options.forgetAfter, 15 * 60_000, true);
     if (options.now !== undefined && typeof options.now !== 'function') {
       throw new TypeError('session-sync: MemoryStore option "now" must be a function');
     }
     this.now = options.now ?? Date.now;
-    this.origin = this.now();
     this.timer = setInterval(() => this.sweep(), sweepInterval);
     this.timer.unref();
   }
@@ -149,7 +124,7 @@ export class MemoryStore implements SessionStore {
    * @returns the count
    */
   get size(): number {
-    return this.records.size;
+    return this.table.size;
   }
 
   /**
@@ -159,10 +134,14 @@ export class MemoryStore implements SessionStore {
    * @returns a copy of the data, the version and the user
    */
   async get(id: string): Promise<StoredSession | undefined> {
-    const record = this.live(id, this.clock());
-    if (!record) return undefined;
-    const found: StoredSession = { data: JSON.parse(record.text) as JsonObject, version: record.version };
-    if (record.user !== undefined) found.user = record.user;
+    const slot = this.live(id, this.now());
+    if (slot < 0) return undefined;
+    const found: StoredSession = {
+      data: JSON.parse(this.table.text(slot)) as JsonObject,
+      version: this.table.version(slot),
+    };
+    const user = this.table.user(slot);
+    if (user !== undefined) found.user = user;
     return found;
   }
 
@@ -177,24 +156,25 @@ export class MemoryStore implements SessionStore {
    * @throws SessionSyncError `invalid` or `too_large`; nothing is stored then
    */
   async apply(id: string, ops: readonly Op[], options: ApplyOptions): Promise<ApplyResult> {
-    const ms = this.clock();
-    let record = this.live(id, ms);
+    const now = this.now();
+    const table = this.table;
+    let slot = this.live(id, now);
     const { mutation } = options;
-    if (record && mutation !== undefined) {
+    if (slot >= 0 && mutation !== undefined) {
       const first = this.mutations.answer(id, mutation);
       if (first !== undefined) {
-        this.refresh(id, record, ms, options.ttl);
+        this.renew(id, slot, now, options.ttl);
         return { version: first, ops: [], changed: false, duplicate: true };
       }
     }
-    const before: JsonObject = record ? (JSON.parse(record.text) as JsonObject) : {};
+    const before: JsonObject = slot >= 0 ? (JSON.parse(table.text(slot)) as JsonObject) : {};
     const { data, changed } = applyOps(before, ops);
     if (!changed) {
       // Activity all the same; but no record for a visitor whose write changed nothing.
-      if (!record) return { version: 0, ops: [...ops], changed: false };
-      this.refresh(id, record, ms, options.ttl);
-      if (mutation !== undefined) this.mutations.remember(id, mutation, record.version);
-      return { version: record.version, ops: [...ops], changed: false };
+      if (slot < 0) return { version: 0, ops: [...ops], changed: false };
+      this.renew(id, slot, now, options.ttl);
+      if (mutation !== undefined) this.mutations.remember(id, mutation, table.version(slot));
+      return { version: table.version(slot), ops: [...ops], changed: false };
     }
     const text = JSON.stringify(data);
     const { maxSize } = options;
@@ -205,17 +185,15 @@ export class MemoryStore implements SessionStore {
     const user = options.user ? userString(options.user(data)) : undefined;
 
     // Nothing below throws: the change is committed whole.
-    if (!record) {
-      this.makeRoom();
-      const tick = Math.floor(ms / TICK);
-      record = new SessionRecord(text, 0, tick, tick, Math.ceil((ms + options.absolute) / TICK), undefined);
+    if (slot < 0) {
+      this.makeRoom(now);
+      slot = table.add(id, text, now + options.absolute);
     }
-    const base = record.version;
+    const base = table.version(slot);
     const version = base + 1;
-    record.text = text;
-    record.version = version;
-    this.refresh(id, record, ms, options.ttl);
-    if (options.user) this.index(id, record, user);
+    table.write(slot, text, version);
+    this.renew(id, slot, now, options.ttl);
+    if (options.user) this.index(id, slot, user);
     if (mutation !== undefined) this.mutations.remember(id, mutation, version);
     // The feed carries what JSON carries (as from RedisStore), and no one else's objects.
     const applied = JSON.parse(JSON.stringify(ops)) as Op[];
@@ -234,10 +212,12 @@ export class MemoryStore implements SessionStore {
    * @returns `[]` when current, the missed patches, or undefined when history does not reach back
    */
   async since(id: string, version: number): Promise<StoredPatch[] | undefined> {
-    const record = this.live(id, this.clock());
-    if (!record || !Number.isInteger(version) || version < 0 || version > record.version) return undefined;
-    if (version === record.version) return [];
-    return this.history.since(id, version, record.version);
+    const slot = this.live(id, this.now());
+    if (slot < 0) return undefined;
+    const current = this.table.version(slot);
+    if (!Number.isInteger(version) || version < 0 || version > current) return undefined;
+    if (version === current) return [];
+    return this.history.since(id, version, current);
   }
 
   /**
@@ -251,8 +231,8 @@ export class MemoryStore implements SessionStore {
    * @returns whether there was a live record
    */
   async destroy(id: string, reason: EndReason, options: DestroyOptions = {}): Promise<boolean> {
-    const record = this.live(id, this.clock());
-    if (record) this.remove(id, record);
+    const slot = this.live(id, this.now());
+    if (slot >= 0) this.remove(id, slot);
     const event: StoreEvent = { type: 'end', id, reason };
     if (options.announceAfter) {
       const announce = (): void => this.publish(event);
@@ -260,7 +240,7 @@ export class MemoryStore implements SessionStore {
     } else {
       this.publish(event);
     }
-    return record !== undefined;
+    return slot >= 0;
   }
 
   /**
@@ -270,9 +250,9 @@ export class MemoryStore implements SessionStore {
    * @param ttl - idle lifetime in ms from now
    */
   async touch(id: string, ttl: number): Promise<void> {
-    const ms = this.clock();
-    const record = this.live(id, ms);
-    if (record) this.refresh(id, record, ms, ttl);
+    const now = this.now();
+    const slot = this.live(id, now);
+    if (slot >= 0) this.renew(id, slot, now, ttl);
   }
 
   /**
@@ -284,11 +264,11 @@ export class MemoryStore implements SessionStore {
   async sessionsOf(user: string): Promise<UserSession[]> {
     const ids = this.users.get(user);
     if (!ids) return [];
-    const ms = this.clock();
+    const now = this.now();
     const out: UserSession[] = [];
     for (const id of [...ids]) {
-      const record = this.live(id, ms);
-      if (record) out.push({ id, version: record.version, lastActive: this.origin + record.active * TICK });
+      const slot = this.live(id, now);
+      if (slot >= 0) out.push({ id, version: this.table.version(slot), lastActive: this.table.active(slot) });
     }
     return out;
   }
@@ -316,13 +296,14 @@ export class MemoryStore implements SessionStore {
    * @returns how many sessions were removed
    */
   sweep(): number {
-    const tick = Math.floor(this.clock() / TICK);
+    const now = this.now();
+    const table = this.table;
     let removed = 0;
-    for (const [id, record] of this.records) {
-      if (tick >= record.expires) {
-        this.expire(id, record);
+    for (const [id, slot] of table.entries()) {
+      if (now >= table.expires(slot)) {
+        this.expire(id, slot);
         removed++;
-      } else if (tick - record.active >= this.forgetTicks) {
+      } else if (now - table.active(slot) >= this.forgetAfter) {
         this.history.forget(id);
         this.mutations.forget(id);
       }
@@ -342,49 +323,43 @@ export class MemoryStore implements SessionStore {
     this.listeners.clear();
   }
 
-  /** Ms since the store started. */
-  private clock(): number {
-    return this.now() - this.origin;
-  }
-
-  /** The record when it is live; an expired one is removed (and announced) on the spot. */
-  private live(id: string, ms: number): SessionRecord | undefined {
-    const record = this.records.get(id);
-    if (record && Math.floor(ms / TICK) >= record.expires) {
-      this.expire(id, record);
-      return undefined;
+  /** The slot when the session is live (-1 when not); an expired one is removed and announced on the spot. */
+  private live(id: string, now: number): number {
+    const slot = this.table.find(id);
+    if (slot >= 0 && now >= this.table.expires(slot)) {
+      this.expire(id, slot);
+      return -1;
     }
-    return record;
+    return slot;
   }
 
-  private refresh(id: string, record: SessionRecord, ms: number, ttl: number): void {
-    record.active = Math.floor(ms / TICK);
-    record.expires = Math.min(Math.ceil((ms + ttl) / TICK), record.deadline);
-    this.records.delete(id);
-    this.records.set(id, record);
+  /** Activity: idle deadline = now + ttl, never past the absolute one. */
+  private renew(id: string, slot: number, now: number, ttl: number): void {
+    this.table.renew(id, slot, now, Math.min(now + ttl, this.table.deadline(slot)));
   }
 
-  private makeRoom(): void {
-    while (this.records.size >= this.max) {
-      const [id, record] = this.records.entries().next().value!;
-      if (Math.floor(this.clock() / TICK) >= record.expires) {
-        this.expire(id, record);
+  private makeRoom(now: number): void {
+    while (this.table.size >= this.max) {
+      const [id, slot] = this.table.oldest()!;
+      if (now >= this.table.expires(slot)) {
+        this.expire(id, slot);
         continue;
       }
       warnOnce(
         'memory-store-max',
         `MemoryStore holds its maximum of ${this.max} sessions and now evicts the longest-idle ones; raise "max" or use RedisStore`,
       );
-      this.remove(id, record);
+      this.remove(id, slot);
       this.publish({ type: 'end', id, reason: 'evicted' });
     }
   }
 
   /** Moves a session between user sets (`user` undefined: it belongs to no one). */
-  private index(id: string, record: SessionRecord, user: string | undefined): void {
-    if (record.user === user) return;
-    if (record.user !== undefined) this.unindex(id, record.user);
-    record.user = user;
+  private index(id: string, slot: number, user: string | undefined): void {
+    const previous = this.table.user(slot);
+    if (previous === user) return;
+    if (previous !== undefined) this.unindex(id, previous);
+    this.table.setUser(slot, user);
     if (user === undefined) return;
     let ids = this.users.get(user);
     if (!ids) this.users.set(user, (ids = new Set()));
@@ -398,15 +373,16 @@ export class MemoryStore implements SessionStore {
     if (ids.size === 0) this.users.delete(user);
   }
 
-  private remove(id: string, record: SessionRecord): void {
-    this.records.delete(id);
-    if (record.user !== undefined) this.unindex(id, record.user);
+  private remove(id: string, slot: number): void {
+    const user = this.table.user(slot);
+    this.table.remove(id, slot);
+    if (user !== undefined) this.unindex(id, user);
     this.history.forget(id);
     this.mutations.forget(id);
   }
 
-  private expire(id: string, record: SessionRecord): void {
-    this.remove(id, record);
+  private expire(id: string, slot: number): void {
+    this.remove(id, slot);
     this.publish({ type: 'end', id, reason: 'expired' });
   }
 

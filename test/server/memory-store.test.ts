@@ -286,3 +286,34 @@ options('close drops the listeners', async () => {
 });
 
 options.run();
+
+// ---
+
+const slots = suite('MemoryStore: sessions stay apart as the table grows and reuses room');
+
+slots('3000 sessions, a third destroyed, new ones written: every session reads its own data and user', async () => {
+  const { store } = manual();
+  const user = (data: JsonObject): string | undefined => (typeof data.u === 'string' ? data.u : undefined);
+  for (let i = 0; i < 3000; i++) {
+    await store.apply(`s${i}`, [set('i', i), ...(i % 2 ? [set('u', `user${i % 7}`)] : [])], { ...LIFETIMES, user });
+  }
+  for (let i = 0; i < 3000; i += 3) assert.ok(await store.destroy(`s${i}`, 'destroyed'));
+  for (let i = 0; i < 1000; i++) await store.apply(`t${i}`, [set('t', i)], LIFETIMES);
+  assert.is(store.size, 3000);
+  for (let i = 0; i < 3000; i++) {
+    const got = await store.get(`s${i}`);
+    if (i % 3 === 0) assert.is(got, undefined);
+    else
+      assert.equal(got, {
+        data: i % 2 ? { i, u: `user${i % 7}` } : { i },
+        version: 1,
+        ...(i % 2 ? { user: `user${i % 7}` } : {}),
+      });
+  }
+  for (let i = 0; i < 1000; i++) assert.equal(await store.get(`t${i}`), { data: { t: i }, version: 1 });
+  const expected = Array.from({ length: 3000 }, (_, i) => i).filter((i) => i % 3 && i % 2 && i % 7 === 3);
+  assert.equal((await store.sessionsOf('user3')).map((s) => s.id).sort(), expected.map((i) => `s${i}`).sort());
+  await store.close();
+});
+
+slots.run();
