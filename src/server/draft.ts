@@ -81,11 +81,13 @@ export class Draft {
    * @param value - the new data
    */
   replace(value: unknown): void {
+    // Checked before touching the draft: a refused replacement must leave the data as it was.
+    const replacement = unwrap(value);
+    if (!isPlainObject(replacement)) throw new TypeError('session-sync: the session data must be replaced by a plain object');
     this.begin();
     const root = this.root!;
     for (const key of Object.keys(root)) delete root[key];
-    if (isPlainObject(value)) for (const key of Object.keys(value)) root[key] = unwrap(value[key]) as JsonValue;
-    else throw new TypeError('session-sync: the session data must be replaced by a plain object');
+    for (const key of Object.keys(replacement)) root[key] = replacement[key]!;
     this.onWrite();
   }
 

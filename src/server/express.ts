@@ -9,7 +9,7 @@ import type { Core } from './core.js';
 import { SessionHandle } from './handle.js';
 import type { LiveSession } from './registry.js';
 import { serveRoute, isRouteRequest } from './route.js';
-import { logger } from './warn.js';
+import { logger, warnOnce } from './warn.js';
 
 const debug = logger('express');
 
@@ -110,10 +110,12 @@ export class HttpSession extends SessionHandle {
   }
 
   protected reportFailure(error: unknown): void {
-    if (this.res.writableEnded) {
-      debug('a commit failed after the response ended: %o', error);
-      this.core.emit('error', error);
-    }
+    if (this.res.writableEnded) this.failedLate(error);
+  }
+
+  /** @internal A failure the response can no longer carry. */
+  failedLate(error: unknown): void {
+    lateFailure(this.core, error);
   }
 
   /** @internal Errors to hand to `next(err)` when the response ends. */
@@ -124,6 +126,16 @@ export class HttpSession extends SessionHandle {
   /** @internal Resolves when nothing is left to commit. */
   settled(): Promise<void> {
     return this.settle();
+  }
+
+  /**
+   * @internal The response is ending: with `autoSync: false`, edits never passed to
+   * `synchronize()` are dropped here (DESIGN.md §3), not committed by the settle below.
+   */
+  endOfRequest(): void {
+    if (this.autoSync || !this.draft.dirty) return;
+    debug('autoSync is off: dropping changes never passed to synchronize() at the end of %s %s', this.req.method, this.req.url);
+    this.draft.discard();
   }
 
   /** @internal Whether the response must wait for the store. */
@@ -253,11 +265,24 @@ export function createExpressMiddleware(
   };
 }
 
+/**
+ * A commit failed when the response could no longer carry the error (a write after
+ * `res.end()`, or during a streamed response). It goes to `sync.on('error')` when someone
+ * listens; otherwise it is printed — never an EventEmitter 'error' without a listener,
+ * which would throw and end the process.
+ */
+function lateFailure(core: Core, error: unknown): void {
+  debug('a commit failed after the response was sent: %o', error);
+  if (core.listenerCount('error') > 0) core.emit('error', error);
+  else warnOnce('late-commit', `a session change made after the response was sent could not be committed (listen with sync.on('error') to see each one): ${(error as Error)?.message ?? error}`);
+}
+
 // Like express-session: hold the end of the response until the store has the change, so a
 // redirect never races the write (express-session#660).
 function deferEnd(session: HttpSession, res: ServerResponse, next: Next): void {
   const end = res.end as (...args: unknown[]) => ServerResponse;
   res.end = function deferredEnd(this: ServerResponse, ...args: unknown[]): ServerResponse {
+    session.endOfRequest();
     if (!session.busy()) return end.apply(this, args);
     session.settled().then(() => {
       const errors = session.errorsForNext();
@@ -266,6 +291,8 @@ function deferEnd(session: HttpSession, res: ServerResponse, next: Next): void {
         next(errors[0]);
         return;
       }
+      // A streamed response already sent its status: the error can no longer be the answer.
+      for (const error of errors) session.failedLate(error);
       end.apply(res, args);
     });
     return this;
