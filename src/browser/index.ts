@@ -1,2 +1,11 @@
-// Placeholder entry: the browser SDK lands with issue 5.
-export { PROTOCOL_VERSION } from '../shared/index.js';
+/**
+ * `session-sync/browser`: the visitor's session as a live, cached, offline-tolerant
+ * reactive object (DESIGN.md §4).
+ *
+ * @packageDocumentation
+ */
+export { createSession } from './session.js';
+export { session } from './default.js';
+export type { CacheOptions, PathInput, Session, SessionEvents, SessionOptions, Snapshot, Status, SyncSocket } from './types.js';
+export { SessionSyncError } from '../shared/index.js';
+export type { ErrorCode, JsonObject, JsonValue } from '../shared/index.js';
