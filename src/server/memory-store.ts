@@ -65,14 +65,12 @@ function positive(name: string, value: unknown, fallback: number, allowZero = fa
   return value;
 }
 
-const userString = (value: unknown): string | undefined =>
-  typeof value === 'string'
-    ? value === ''
-      ? undefined
-      : value
-    : typeof value === 'number' && Number.isFinite(value)
-      ? String(value)
-      : undefined;
+// The user index keys by string; a numeric id (`user.id` = 42) is indexed as '42'.
+function userString(value: unknown): string | undefined {
+  if (typeof value === 'string') return value === '' ? undefined : value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return undefined;
+}
 
 /**
  * Sessions in this process's memory, with idle and absolute expiry, a `max` bound that
