@@ -57,7 +57,7 @@ const kb = (n) => `${(n / 1024).toFixed(2)} KiB`;
 console.log(
   `browser SDK (own code, without ${EXCLUDED.join(' and ')}): ${sdkGz} B min+gzip (${kb(sdkMin)} min); budget ${BUDGET} B`,
 );
-console.log(`  of which src/browser alone: ${browserOnlyGz} B, src/shared: ~${sdkGz - browserOnlyGz} B`);
+console.log(`  of which src/browser alone: ${browserOnlyGz} B, src/shared: ~${Math.max(0, sdkGz - browserOnlyGz)} B`);
 if (sdkPackages.length) console.log(`  packages bundled into that figure: ${sdkPackages.join(', ')}`);
 console.log(`socket.io-client alone, for scale: ${ioGz} B min+gzip (${kb(ioMin)} min)`);
 if (sdkGz > BUDGET) {
