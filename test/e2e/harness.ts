@@ -1,0 +1,193 @@
+/**
+ * The end-to-end harness: the demo app (demo/server.js, over the built dist/) on a free
+ * loopback port, a headless Chromium, and helpers to watch what the page shows and what
+ * crosses the wire.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
+import type { Demo } from '../../demo/server.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Where test artifacts (screenshots) go; gitignored. */
+export const ARTIFACTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
+
+let built = false;
+// The demo runs the BUILT package, as a user would; `npm test` builds first (pretest), and a
+// direct `uvu test/e2e` run must not test a stale dist/ either.
+function ensureBuilt(): void {
+  if (built) return;
+  const r = spawnSync(process.execPath, ['scripts/build-if-stale.mjs'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('session-sync e2e: building dist/ failed');
+  built = true;
+}
+
+/** What the page's mirror holds (`window.demo.session`). */
+export interface PageState {
+  status: string;
+  pending: number;
+  version: number;
+  tag: string | null;
+  data: Record<string, any>;
+}
+
+/** One tab, with everything it received recorded. */
+export interface Tab {
+  page: Page;
+  /** Payloads of every WebSocket frame the page received. */
+  frames: string[];
+  /** Bodies of every HTTP response of the JSON route and of Socket.IO long-polling. */
+  bodies: string[];
+  /** Console errors and uncaught exceptions. */
+  errors: string[];
+}
+
+/** A demo server, a browser and one browser context (one visitor: one cookie jar). */
+export interface E2E {
+  demo: Demo;
+  browser: Browser;
+  context: BrowserContext;
+  /** Opens the demo in a new tab of the context and waits for the page to load. */
+  open(): Promise<Tab>;
+  /** The session id in the context's cookie jar (the signed cookie's id part), or undefined. */
+  sessionId(): Promise<string | undefined>;
+  /** The session ids of the server's open sockets. */
+  socketSessions(): string[];
+  /** Closes the browser and the demo. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the demo on 127.0.0.1 (free port) and Chromium with one context.
+ *
+ * @returns the harness; `close()` it in the suite's `after`
+ * @example
+ * const h = await startE2E()
+ * const tab = await h.open()
+ * await h.close()
+ */
+export async function startE2E(): Promise<E2E> {
+  ensureBuilt();
+  const { startDemo } = await import('../../demo/server.js');
+  const demo = await startDemo({ port: 0, host: '127.0.0.1' });
+  let browser: Browser;
+  try {
+    browser = await launchChromium();
+  } catch (err) {
+    await demo.close();
+    throw err;
+  }
+  const context = await browser.newContext({ viewport: { width: 1100, height: 820 } });
+  const base = `http://127.0.0.1:${demo.port}`;
+
+  return {
+    demo,
+    browser,
+    context,
+    async open() {
+      const page = await context.newPage();
+      const tab: Tab = { page, frames: [], bodies: [], errors: [] };
+      page.on('websocket', (ws) => {
+        ws.on('framereceived', (frame) => tab.frames.push(String(frame.payload)));
+      });
+      page.on('response', (res) => {
+        const path = new URL(res.url()).pathname;
+        if (path === '/get/session' || path.startsWith('/socket.io/')) {
+          if (path.endsWith('.js')) return; // the client script itself
+          res.text().then(
+            (body) => tab.bodies.push(body),
+            () => {}, // a response cut by navigation has no body to look at
+          );
+        }
+      });
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') tab.errors.push(msg.text());
+      });
+      page.on('pageerror', (err) => tab.errors.push(String(err)));
+      await page.goto(base + '/');
+      return tab;
+    },
+    async sessionId() {
+      const cookie = (await context.cookies(base)).find((c) => c.name === 'sid');
+      return cookie ? decodeURIComponent(cookie.value).split('.')[0] : undefined;
+    },
+    socketSessions() {
+      return [...demo.io.of('/').sockets.values()].map((s) => (s as unknown as { session: { id: string } }).session.id);
+    },
+    async close() {
+      await browser.close();
+      await demo.close();
+    },
+  };
+}
+
+/**
+ * Reads the page's mirror.
+ *
+ * @param page - a tab of the demo
+ * @returns status, pending count, version, tag and data
+ */
+export function stateOf(page: Page): Promise<PageState> {
+  return page.evaluate(() => {
+    const s = (window as any).demo.session;
+    return { status: s.status, pending: s.pending, version: s.version, tag: s.tag, data: s.data };
+  });
+}
+
+/**
+ * Waits until the page's mirror satisfies a condition (checked in the page, by polling).
+ *
+ * @param page - a tab of the demo
+ * @param check - a predicate over the mirror's state; runs in the page, so it must be self-contained
+ * @param timeout - milliseconds
+ * @returns when it holds
+ */
+export async function waitFor(page: Page, check: (s: PageState) => boolean, timeout = 10_000): Promise<void> {
+  const source = check.toString();
+  try {
+    await page.waitForFunction(
+      (src) => {
+        const s = (window as any).demo?.session;
+        if (!s) return false;
+        // eslint-disable-next-line no-new-func
+        const fn = new Function(`return (${src})`)();
+        return fn({ status: s.status, pending: s.pending, version: s.version, tag: s.tag, data: s.data });
+      },
+      source,
+      { timeout, polling: 50 },
+    );
+  } catch (err) {
+    const state = await stateOf(page).catch(() => undefined);
+    throw new Error(`timed out waiting for ${source}; the page holds ${JSON.stringify(state)}`, { cause: err });
+  }
+}
+
+/**
+ * Saves a screenshot under test-results/.
+ *
+ * @param page - the tab
+ * @param name - file name without extension
+ * @returns the file's path
+ */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = `${ARTIFACTS}${name}.png`;
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+/**
+ * The text the page shows for the session (the pretty-printed JSON).
+ *
+ * @param page - the tab
+ * @returns the text of the JSON panel
+ */
+export function shownJson(page: Page): Promise<unknown> {
+  return page
+    .locator('#data')
+    .innerText()
+    .then((text) => JSON.parse(text));
+}
