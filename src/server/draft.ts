@@ -87,7 +87,7 @@ export class Draft {
     this.begin();
     const root = this.root!;
     for (const key of Object.keys(root)) delete root[key];
-    for (const key of Object.keys(replacement)) root[key] = replacement[key]!;
+    for (const key of Object.keys(replacement)) setOwn(root, key, replacement[key]);
     this.onWrite();
   }
 
@@ -152,8 +152,7 @@ export class Draft {
       },
       set(_t, prop, value) {
         if (typeof prop === 'symbol') return false;
-        const node = draft.writable(path) as JsonObject;
-        node[prop] = unwrap(value) as JsonValue;
+        setOwn(draft.writable(path) as JsonObject, prop, unwrap(value));
         draft.onWrite();
         return true;
       },
@@ -167,8 +166,7 @@ export class Draft {
       },
       defineProperty(_t, prop, descriptor) {
         if (typeof prop === 'symbol' || !('value' in descriptor)) return false;
-        const node = draft.writable(path) as JsonObject;
-        node[prop] = unwrap(descriptor.value) as JsonValue;
+        setOwn(draft.writable(path) as JsonObject, prop, unwrap(descriptor.value));
         draft.onWrite();
         return true;
       },
@@ -202,22 +200,46 @@ export class Draft {
  * @returns the value without proxies (the same object when it held none)
  */
 export function unwrap(value: unknown): unknown {
+  return unwrapIn(value, new Set(), 0);
+}
+
+// Past this depth a value is refused at commit anyway (limits.depth), so there is no proxy
+// worth finding; stopping here keeps a pathologically deep value from overflowing the stack.
+const UNWRAP_DEPTH = 1000;
+
+function unwrapIn(value: unknown, ancestors: Set<object>, depth: number): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const info = PROXY_OF.get(value);
   if (info) return info.draft['resolve'](info.path) ?? (Array.isArray(value) ? [] : {});
-  if (Array.isArray(value)) {
-    let out: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const inner = unwrap(value[i]);
-      if (inner !== value[i]) (out ??= value.slice())[i] = inner;
+  // A cycle is left as it is: the commit refuses it with a TypeError naming its path.
+  if (ancestors.has(value) || depth > UNWRAP_DEPTH) return value;
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) {
+      let out: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        const inner = unwrapIn(value[i], ancestors, depth + 1);
+        if (inner !== value[i]) (out ??= value.slice())[i] = inner;
+      }
+      return out ?? value;
+    }
+    if (!isPlainObject(value)) return value;
+    let out: Record<string, unknown> | undefined;
+    for (const key of Object.keys(value)) {
+      const inner = unwrapIn(value[key], ancestors, depth + 1);
+      if (inner !== value[key]) setOwn((out ??= { ...value }), key, inner);
     }
     return out ?? value;
+  } finally {
+    ancestors.delete(value);
   }
-  if (!isPlainObject(value)) return value;
-  let out: Record<string, unknown> | undefined;
-  for (const key of Object.keys(value)) {
-    const inner = unwrap(value[key]);
-    if (inner !== value[key]) (out ??= { ...value })[key] = inner;
-  }
-  return out ?? value;
+}
+
+/**
+ * Writes an own property, even `__proto__` (which plain assignment would turn into a
+ * prototype change): the key then reaches the commit, which refuses it as `invalid`.
+ */
+function setOwn(node: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(node, key, { value, writable: true, enumerable: true, configurable: true });
+  else node[key] = value;
 }

@@ -138,6 +138,15 @@ export class HttpSession extends SessionHandle {
     this.draft.discard();
   }
 
+  /**
+   * @internal The headers are about to go out (`res.writeHead`, also called implicitly by
+   * the first `res.write`): a new visitor with uncommitted edits needs the id cookie now,
+   * since the commit at the end of the tick would be too late to set it.
+   */
+  beforeHeaders(): void {
+    if (!this.entry && this.draft.dirty && this.loadError === undefined) this.issueId();
+  }
+
   /** @internal Whether the response must wait for the store. */
   busy(): boolean {
     return this.draft.dirty || this.failures.length > 0 || this.hasWork();
@@ -239,6 +248,11 @@ export function createExpressMiddleware(
     const session = new HttpSession(core, defaults, key, req, res);
     req.session = session;
     deferEnd(session, res, next);
+    const writeHead = res.writeHead as (...args: unknown[]) => ServerResponse;
+    res.writeHead = function cookieBeforeHeaders(this: ServerResponse, ...args: unknown[]): ServerResponse {
+      session.beforeHeaders();
+      return writeHead.apply(this, args);
+    } as typeof res.writeHead;
     const route = isRouteRequest(core, req);
     const go = (): void => (route ? serveRoute(core, session, req, res, next) : next());
     const id = core.readId(req.headers.cookie);

@@ -93,6 +93,9 @@ export abstract class SessionHandle {
   protected readonly draft: Draft;
   private readonly batches: Op[][] = [];
   protected readonly work = new Set<Promise<unknown>>();
+  // Which synchronize() promise carries each commit's failure (set later when synchronize()
+  // takes charge of an auto-commit already in flight).
+  private readonly owners = new WeakMap<Promise<unknown>, { promise?: ObservedPromise<unknown> }>();
   private scheduled = false;
   private viewCache: { data: JsonObject; batches: number; view: JsonObject } | undefined;
   protected readonly failures: Failure[] = [];
@@ -199,6 +202,8 @@ export abstract class SessionHandle {
     }
     const batch = ops;
     this.batches.push(batch);
+    const owner: { promise?: ObservedPromise<unknown> } = {};
+    if (promise) owner.promise = promise;
     const done = (): void => {
       const at = this.batches.indexOf(batch);
       if (at >= 0) this.batches.splice(at, 1);
@@ -210,9 +215,10 @@ export abstract class SessionHandle {
       },
       (err: unknown) => {
         done();
-        throw this.fail(err, promise);
+        throw this.fail(err, owner.promise);
       },
     );
+    this.owners.set(work, owner);
     this.work.add(work);
     const forget = (): void => void this.work.delete(work);
     work.then(forget, forget);
@@ -239,14 +245,27 @@ export abstract class SessionHandle {
    */
   synchronize(options?: SynchronizeOptions): Promise<void> {
     checkSeedOptions(options);
-    let handOut!: ObservedPromise<void>;
-    const run = async (): Promise<void> => {
-      await Promise.resolve(); // let `handOut` exist before a failure is recorded against it
-      const mine = this.draft.dirty ? this.flush(handOut) : Promise.resolve();
-      await Promise.all([mine, ...[...this.work].map((w) => w.catch(() => {}))]);
-      await mine;
-    };
-    handOut = observed(run());
+    let settle!: { resolve: () => void; reject: (err: unknown) => void };
+    const handOut = observed(new Promise<void>((resolve, reject) => (settle = { resolve, reject })));
+    // Commits of this handle already in flight (the end-of-tick auto-commit) are part of
+    // "every change made through this handle": their failure rejects this promise and is
+    // this caller's to handle, not also next(err)'s.
+    for (const work of this.work) {
+      const owner = this.owners.get(work);
+      if (owner && !owner.promise) owner.promise = handOut;
+    }
+    // ...and so are earlier auto-commits that already failed with nobody in charge.
+    const earlier = this.failures.filter((f) => !f.promise);
+    for (const failure of earlier) failure.promise = handOut;
+    // Flushed synchronously, before the end-of-tick auto-commit can take the edits.
+    const mine = this.draft.dirty ? this.flush(handOut) : Promise.resolve();
+    const all = [mine, ...this.work];
+    Promise.allSettled(all).then((results) => {
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (earlier.length > 0) settle.reject(earlier[0]!.error);
+      else if (failed) settle.reject(failed.reason);
+      else settle.resolve();
+    });
     return handOut;
   }
 

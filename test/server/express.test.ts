@@ -267,3 +267,96 @@ manual('the seed form (null, false) also turns auto sync off', async () => {
 });
 
 manual.run();
+
+// ---
+
+const streaming = suite('writes around a streamed or finished response');
+
+streaming('a new visitor’s write before res.write() still gets its cookie and is stored', async () => {
+  const t = await startApp(createSessionSync({ secret }), (app) => {
+    app.get('/stream', (req, res) => {
+      req.session.val.streamed = true;
+      res.write('part one, ');
+      setTimeout(() => res.end('part two'), 5);
+    });
+    app.get('/read', (req, res) => res.json(req.session.val));
+  });
+  try {
+    const ann = t.visitor();
+    const { body } = await ann.text('/stream');
+    assert.is(body, 'part one, part two');
+    assert.ok(ann.id(), 'the streamed response carried the cookie');
+    assert.equal(await ann.json('/read'), { streamed: true });
+  } finally {
+    await t.close();
+  }
+});
+
+streaming('a write after the response ended is committed (returning visitor) and never crashes', async () => {
+  const sync = createSessionSync({ secret });
+  const t = await startApp(sync, (app) => {
+    app.get('/start', (req, res) => {
+      req.session.val.n = 0;
+      res.end();
+    });
+    app.get('/late', (req, res) => {
+      res.end('bye');
+      setTimeout(() => {
+        req.session.val.late = true;
+      }, 5);
+    });
+  });
+  try {
+    const ann = t.visitor();
+    await ann.fetch('/start');
+    await ann.fetch('/late');
+    await sleep(40);
+    assert.equal((await sync.get(ann.id()!))?.data, { n: 0, late: true });
+  } finally {
+    await t.close();
+  }
+});
+
+streaming('a failed commit after the response ended goes to on("error"), or is printed once — never a crash', async () => {
+  const sync = createSessionSync({ secret });
+  const heard: unknown[] = [];
+  const t = await startApp(sync, (app) => {
+    app.get('/late-new', (req, res) => {
+      res.end('bye'); // a new visitor: no cookie can follow any more
+      setTimeout(() => {
+        req.session.val.late = true;
+      }, 5);
+    });
+    app.get('/start', (req, res) => {
+      req.session.val.n = 0;
+      res.end();
+    });
+    app.get('/late-bad', (req, res) => {
+      res.end('bye');
+      setTimeout(() => {
+        req.session.val.when = new Date() as never;
+      }, 5);
+    });
+  });
+  const warn = console.warn;
+  const printed: string[] = [];
+  console.warn = (...args: unknown[]) => void printed.push(args.join(' '));
+  try {
+    await t.visitor().fetch('/late-new');
+    await sleep(40);
+    assert.ok(printed.some((p) => p.startsWith('session-sync:')), 'printed with the prefix');
+    sync.on('error', (err) => heard.push(err));
+    const ann = t.visitor();
+    await ann.fetch('/start');
+    await ann.fetch('/late-bad');
+    await sleep(40);
+    assert.is(heard.length, 1);
+    assert.instance(heard[0], TypeError);
+    assert.equal((await sync.get(ann.id()!))?.data, { n: 0 });
+  } finally {
+    console.warn = warn;
+    await t.close();
+  }
+});
+
+streaming.run();
