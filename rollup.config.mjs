@@ -33,9 +33,10 @@ const esmEntries = {
 // external, as zustand does: a consumer's bundler then never gets a second copy of a library.
 const external = (id) => !id.startsWith('.') && !isAbsolute(id) && !id.startsWith('\0');
 
-// All of src/shared in ONE chunk: without this rollup splits it by which entries use which
-// module (a hashed chunk for the parts server and browser share, the rest in shared.js).
-const manualChunks = (id) => (id.replace(/\\/g, '/').includes('/src/shared/') ? 'shared' : undefined);
+// All of src/shared in ONE chunk (dist/shared.js), and all of src/browser in dist/browser.js:
+// without this rollup splits them by which entries use which module (hashed chunks for the parts
+// server and browser, or browser and react, have in common).
+const manualChunks = (id) => /[\\/]src[\\/](shared|browser)[\\/]/.exec(id)?.[1];
 
 // Sources import siblings as './x.js' (NodeNext style); point rollup at the './x.ts' on disk.
 const tsJsExtension = {
@@ -107,11 +108,15 @@ export default [
   {
     input: esmEntries,
     external,
+    // The libraries have no side effects we rely on: react.js imports './browser.js', not also
+    // a bare `import 'socket.io-client'` for the modules browser.js holds.
+    treeshake: { moduleSideEffects: (id, isExternal) => !isExternal },
     plugins: [tsJsExtension, transpile('es2022')],
     output: {
       dir: 'dist',
       format: 'es',
       manualChunks,
+      hoistTransitiveImports: false,
       entryFileNames: '[name].js',
       chunkFileNames: '[name]-[hash].js',
     },
