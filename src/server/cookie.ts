@@ -128,6 +128,7 @@ export function serializeCookie(settings: CookieSettings, value: string | null, 
     options.expires = new Date(0);
     return serialize(settings.name, '', options);
   }
-  options.maxAge = Math.floor(settings.maxAge / 1000);
+  // Whole seconds, at least one: a sub-second lifetime must not read as "delete now".
+  options.maxAge = Math.max(1, Math.floor(settings.maxAge / 1000));
   return serialize(settings.name, value, options);
 }

@@ -177,16 +177,20 @@ export class HttpSession extends SessionHandle {
    */
   async regenerate(options: { keep?: boolean } = {}): Promise<void> {
     const keep = options.keep ?? true;
+    if (this.unavailable) this.data(); // throws store_unavailable: never regenerate over data we could not load
     await this.settle();
     const old = this.entry;
     const data = keep && old ? old.data : {};
     const id = newId();
-    const ops = Object.keys(data).map((key) => ({ op: 'set' as const, path: [key], value: data[key]! }));
-    if (ops.length > 0 && keep && old && old.version > 0) await this.core.commit(id, ops);
     this.setCookie(id);
     this.releaseEntry();
+    // Held before the copy is committed, so the commit lands in this entry and the rest of
+    // this request reads the kept data (and its version) at once.
     this.entry = this.hold(this.core.registry.adopt(id));
-    if (old && old.version > 0) await this.core.destroy(old.id, 'regenerated', this.finished);
+    const ops = Object.keys(data).map((key) => ({ op: 'set' as const, path: [key], value: data[key]! }));
+    if (ops.length > 0) await this.core.commit(id, ops);
+    // Also for an id that never had a record: sockets may hold it (cookie issued early).
+    if (old) await this.core.destroy(old.id, 'regenerated', this.finished);
   }
 
   /**
