@@ -1,13 +1,372 @@
-// Placeholder: the Socket.IO side lands with issue 4.
-import type { JsonObject } from '../shared/index.js';
+/**
+ * The Socket.IO side: `socketIO()` (an `io.use()` middleware) and `attach(io)` (the same,
+ * plus the handshake hook that issues the id cookie). Each socket gets `socket.session`,
+ * joins its session's room, holds the session's live entry while connected, and speaks
+ * the sync protocol. Sockets restored by connection-state recovery skip middlewares, so
+ * they are set up again from a `connection` listener.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Namespace, Server, Socket } from 'socket.io';
+import { SessionSyncError, assertJson, isPlainObject, type JsonObject, type ServerToClientEvents } from '../shared/index.js';
+import { Broadcaster, ROOM_PREFIX, roomOf } from './broadcast.js';
+import { newId } from './cookie.js';
 import type { Core } from './core.js';
+import { handshakeOrigin, isSecureHandshake } from './handshake.js';
+import { originAllowed } from './origin.js';
+import { serveProtocol } from './protocol-server.js';
+import type { LiveSession } from './registry.js';
+import { SocketSession, type SocketSessionOf } from './socket-session.js';
+import { logger } from './warn.js';
 
-/** @internal */
-export function createSocketMiddleware(_core: Core, _defaults: JsonObject, _key: string): (socket: unknown, next: (err?: Error) => void) => void {
-  throw new Error('session-sync: socketIO() is not built yet');
+const debug = logger('socket');
+
+type AnySocket = Socket<any, ServerToClientEvents, any, any>;
+type AnyNamespace = Namespace<any, ServerToClientEvents, any, any>;
+type Next = (err?: Error) => void;
+
+/** The disconnect reasons after which Socket.IO may restore the socket (socket.io/lib/socket.ts). */
+const RECOVERABLE = new Set(['transport error', 'transport close', 'forced close', 'ping timeout', 'server shutting down', 'forced server close']);
+
+/** A connect refusal: Socket.IO sends `err.data` to the client's `connect_error`. */
+class ConnectRefusal extends Error {
+  readonly data: { code: string; message: string };
+  constructor(code: SessionSyncError['code'], message: string) {
+    super(message);
+    this.data = { code, message };
+  }
 }
 
-/** @internal */
-export function attachToServer(_core: Core, _io: unknown, _defaults: JsonObject, _key: string): void {
-  throw new Error('session-sync: attach() is not built yet');
+/** An entry kept for a socket that may come back through connection-state recovery. */
+interface Lingering {
+  entry: LiveSession;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** What the socket side keeps per `createSessionSync()` instance, however many servers it serves. */
+class SocketSide {
+  readonly broadcaster: Broadcaster;
+  /** Ids the attach hook issued on handshakes that carried no valid cookie. */
+  readonly issued = new WeakMap<IncomingMessage, string>();
+  /** Socket holds per session id, and the store's watch while there is one. */
+  private readonly holds = new Map<string, { count: number; unwatch: (() => void) | undefined }>();
+  /** By Socket.IO socket id: entries kept for the recovery window after a recoverable disconnect. */
+  private readonly lingering = new Map<string, Lingering>();
+
+  constructor(private readonly core: Core) {
+    this.broadcaster = new Broadcaster(core);
+    // An ended session has nothing left for a socket that comes back.
+    core.on('end', (id: string) => {
+      for (const [sid, linger] of this.lingering) if (linger.entry.id === id) this.stopLingering(sid);
+    });
+  }
+
+  /** Takes a hold on an entry the registry already counted for us. */
+  hold(entry: LiveSession): void {
+    const held = this.holds.get(entry.id);
+    if (held) {
+      held.count++;
+      return;
+    }
+    // The store learns that this node has live mirrors of the session (RedisStore uses it
+    // to notice expiry without keyspace notifications).
+    this.holds.set(entry.id, { count: 1, unwatch: this.core.store.watch?.(entry.id) });
+    this.broadcaster.track(entry.id, entry.version, entry.data);
+  }
+
+  /** Gives a hold back, with the registry's. */
+  release(entry: LiveSession): void {
+    this.core.registry.release(entry);
+    const held = this.holds.get(entry.id);
+    if (!held || --held.count > 0) return;
+    this.holds.delete(entry.id);
+    this.broadcaster.untrack(entry.id);
+    try {
+      held.unwatch?.();
+    } catch (err) {
+      debug('unwatch of %s failed: %o', entry.id, err);
+    }
+  }
+
+  /** A session's live entry, with a hold: from the registry at once when held, else loaded. */
+  async acquire(id: string, fresh: boolean): Promise<LiveSession> {
+    const entry = fresh || this.core.registry.peek(id) ? this.core.registry.adopt(id) : await this.core.registry.acquire(id);
+    this.hold(entry);
+    return entry;
+  }
+
+  /** Keeps a disconnected socket's entry for the recovery window. */
+  linger(socketId: string, entry: LiveSession, ms: number): void {
+    this.stopLingering(socketId);
+    const timer = setTimeout(() => this.stopLingering(socketId), ms);
+    timer.unref();
+    this.lingering.set(socketId, { entry, timer });
+  }
+
+  /** The entry kept for a recovered socket, when it is still the session its cookie names. */
+  takeLingering(socketId: string, id: string | undefined): LiveSession | undefined {
+    const linger = this.lingering.get(socketId);
+    if (!linger) return undefined;
+    if (linger.entry.id !== id || linger.entry.ended) {
+      this.stopLingering(socketId);
+      return undefined;
+    }
+    clearTimeout(linger.timer);
+    this.lingering.delete(socketId);
+    return linger.entry;
+  }
+
+  private stopLingering(socketId: string): void {
+    const linger = this.lingering.get(socketId);
+    if (!linger) return;
+    clearTimeout(linger.timer);
+    this.lingering.delete(socketId);
+    this.release(linger.entry);
+  }
+}
+
+const sides = new WeakMap<Core, SocketSide>();
+
+function sideOf(core: Core): SocketSide {
+  let side = sides.get(core);
+  if (!side) sides.set(core, (side = new SocketSide(core)));
+  return side;
+}
+
+function checkArguments(defaults: JsonObject, key: string): void {
+  if (!isPlainObject(defaults)) throw new TypeError('session-sync: socketIO(defaults) must be a plain JSON object');
+  assertJson(defaults);
+  if (typeof key !== 'string' || key === '' || ['id', 'version', 'synchronize', 'tag'].includes(key)) {
+    throw new TypeError('session-sync: socketIO(defaults, key) needs a non-empty key other than id, version, tag or synchronize');
+  }
+}
+
+// How long Socket.IO keeps a disconnected socket restorable; 0 when recovery is off.
+function recoveryWindow(socket: AnySocket): number {
+  const opts = (socket.nsp.server as unknown as { opts?: { connectionStateRecovery?: { maxDisconnectionDuration?: number } } }).opts;
+  const recovery = opts?.connectionStateRecovery;
+  if (!recovery) return 0;
+  return recovery.maxDisconnectionDuration ?? 2 * 60 * 1000;
+}
+
+/** The socket side of one middleware: `(socket, next)` plus the recovery listener per namespace. */
+class SocketBinding {
+  private readonly side: SocketSide;
+  private readonly namespaces = new WeakSet<AnyNamespace>();
+
+  constructor(
+    private readonly core: Core,
+    private readonly defaults: JsonObject,
+    private readonly key: string,
+  ) {
+    this.side = sideOf(core);
+  }
+
+  /** Serves a namespace: broadcasts to it, and sets up the sockets it restores. */
+  serve(nsp: AnyNamespace): void {
+    if (this.namespaces.has(nsp)) return;
+    this.namespaces.add(nsp);
+    this.side.broadcaster.addNamespace(nsp);
+    nsp.on('connection', (socket: AnySocket) => {
+      if (socket.recovered && !(socket.session instanceof SocketSession)) this.recover(socket);
+    });
+  }
+
+  private originRefusal(socket: AnySocket): ConnectRefusal | undefined {
+    const origin = socket.handshake.headers.origin;
+    const self = handshakeOrigin(socket.request, this.core.options.trustProxy);
+    if (originAllowed(this.core.options.origins, origin, self)) return undefined;
+    debug('refused a handshake from origin %s (self %s)', origin, self);
+    return new ConnectRefusal('forbidden', `session-sync: origin ${origin} is not allowed (option origins)`);
+  }
+
+  private idOf(socket: AnySocket): { id: string | undefined; fresh: boolean } {
+    const id = this.core.readId(socket.request.headers.cookie);
+    if (id !== undefined) return { id, fresh: false };
+    const issued = this.side.issued.get(socket.request);
+    return { id: issued, fresh: issued !== undefined };
+  }
+
+  /** The `io.use()` middleware. */
+  readonly middleware = (socket: AnySocket, next: Next): void => {
+    try {
+      this.serve(socket.nsp);
+      if (socket.session instanceof SocketSession) return next(); // mounted twice
+      const refusal = this.originRefusal(socket);
+      if (refusal) return next(refusal);
+      const session = new SocketSession(this.core, this.defaults, this.key);
+      const { id, fresh } = this.idOf(socket);
+      if (id === undefined) {
+        this.install(socket, session, undefined);
+        return next();
+      }
+      this.side.acquire(id, fresh).then(
+        (entry) => {
+          // The client left while the store answered: Socket.IO will drop the socket
+          // without a disconnect event, so give the hold back now.
+          if (socket.conn.readyState !== 'open') {
+            this.side.release(entry);
+            return next();
+          }
+          this.install(socket, session, entry);
+          next();
+        },
+        (err: unknown) => {
+          debug('loading %s for a socket failed: %o', id, err);
+          next(new ConnectRefusal('store_unavailable', 'session-sync: the session store is unavailable'));
+        },
+      );
+    } catch (err) {
+      debug('the socket middleware failed: %o', err);
+      next(new ConnectRefusal('internal', 'session-sync: internal error'));
+    }
+  };
+
+  private install(socket: AnySocket, session: SocketSession, entry: LiveSession | undefined): void {
+    session.bind(entry);
+    socket.session = session as SocketSessionOf;
+    if (entry) void socket.join(roomOf(entry.id));
+    // Every message of the session counts as activity (idle TTL), at a bounded rate.
+    socket.use((_packet, next) => {
+      const live = session.live;
+      if (live && live.version > 0 && !live.ended) this.core.touch(live.id);
+      next();
+    });
+    serveProtocol(socket, this.core, session);
+    if (!entry) return;
+    let released = false;
+    const release = (reason?: string): void => {
+      if (released) return;
+      released = true;
+      const window = reason !== undefined && RECOVERABLE.has(reason) ? recoveryWindow(socket) : 0;
+      if (window > 0 && !entry.ended) this.side.linger(socket.id, entry, window);
+      else this.side.release(entry);
+    };
+    socket.once('disconnect', (reason: string) => release(reason));
+    // A socket dropped before it connected (a later middleware refused it) gets no
+    // disconnect event; its connection closing is the last word.
+    socket.conn.once('close', () => release());
+  }
+
+  // Connection-state recovery skips middlewares: set the restored socket up again from its
+  // new handshake (the origin check included), and put it in the room its cookie names now.
+  private recover(socket: AnySocket): void {
+    const refusal = this.originRefusal(socket);
+    if (refusal) {
+      socket.disconnect(true);
+      return;
+    }
+    const session = new SocketSession(this.core, this.defaults, this.key);
+    const { id, fresh } = this.idOf(socket);
+    for (const room of socket.rooms) {
+      if (room.startsWith(ROOM_PREFIX) && room !== (id === undefined ? undefined : roomOf(id))) void socket.leave(room);
+    }
+    if (id === undefined) return this.install(socket, session, undefined);
+    // Within the recovery window the entry is still held: the session is there at once.
+    const kept = this.side.takeLingering(socket.id, id);
+    if (kept) return this.install(socket, session, kept);
+    if (fresh || this.core.registry.peek(id)) {
+      const entry = this.core.registry.adopt(id);
+      this.side.hold(entry);
+      return this.install(socket, session, entry);
+    }
+    // Not held here (another node served it before): load it, and hold the socket's events
+    // until it is there.
+    socket.session = session as SocketSessionOf;
+    const ready = this.side.acquire(id, false).then(
+      (entry) => {
+        if (!socket.connected) return this.side.release(entry);
+        session.bind(entry);
+        void socket.join(roomOf(entry.id));
+        let released = false;
+        socket.once('disconnect', () => {
+          if (!released) this.side.release(entry);
+          released = true;
+        });
+      },
+      (err: unknown) => {
+        debug('loading %s for a recovered socket failed: %o', id, err);
+        session.failedToLoad(err);
+      },
+    );
+    socket.use((_packet, next) => void ready.then(() => next()));
+    this.install(socket, session, undefined);
+  }
+}
+
+/**
+ * Builds the `io.use()` middleware (`sync.socketIO()`).
+ *
+ * @param core - the shared state
+ * @param defaults - values a session starts with
+ * @param key - the property of `socket.session` holding the data
+ * @returns `(socket, next)`
+ * @throws TypeError for bad defaults or key
+ * @example
+ * io.use(createSocketMiddleware(core, {}, 'val'))
+ */
+export function createSocketMiddleware(core: Core, defaults: JsonObject, key: string): (socket: unknown, next: Next) => void {
+  checkArguments(defaults, key);
+  return new SocketBinding(core, defaults, key).middleware as (socket: unknown, next: Next) => void;
+}
+
+const attached = new WeakMap<object, Set<Core>>();
+
+/**
+ * `sync.attach(io)`: the middleware on the main namespace, plus a handshake hook that gives
+ * a handshake without a valid cookie the id cookie (an `io.use()` middleware runs only
+ * after the handshake's response headers are gone). Fires for the first request of every
+ * transport: the polling handshake, and the upgrade response of a websocket-first one.
+ *
+ * @param core - the shared state
+ * @param io - the Socket.IO server
+ * @param defaults - values a session starts with
+ * @param key - the property of `socket.session` holding the data
+ * @throws TypeError when `io` is not a Socket.IO server
+ * @example
+ * attachToServer(core, io, {}, 'val')
+ */
+export function attachToServer(core: Core, io: unknown, defaults: JsonObject, key: string): void {
+  const server = io as Server;
+  if (!server || typeof server.use !== 'function' || typeof server.of !== 'function' || !server.engine) {
+    throw new TypeError('session-sync: attach(io) needs a Socket.IO Server that is attached to an HTTP server');
+  }
+  checkArguments(defaults, key);
+  let cores = attached.get(server);
+  if (!cores) attached.set(server, (cores = new Set()));
+  if (cores.has(core)) throw new Error('session-sync: attach(io) was already called for this server');
+  cores.add(core);
+  const binding = new SocketBinding(core, defaults, key);
+  binding.serve(server.of('/'));
+  server.use(binding.middleware);
+  const side = sideOf(core);
+  server.engine.on('initial_headers', (headers: Record<string, string | string[]>, req: IncomingMessage) => {
+    try {
+      if (core.readId(req.headers.cookie) !== undefined || side.issued.has(req)) return;
+      const { trustProxy, origins } = core.options;
+      // No cookie for a page the socket will refuse anyway.
+      if (!originAllowed(origins, req.headers.origin, handshakeOrigin(req, trustProxy))) return;
+      const id = newId();
+      side.issued.set(req, id);
+      addSetCookie(headers, core.cookieFor(id, isSecureHandshake(req, trustProxy)), req);
+      debug('issued a cookie on a %s handshake', req.headers.upgrade ? 'websocket' : 'polling');
+    } catch (err) {
+      debug('issuing a handshake cookie failed: %o', err);
+    }
+  });
+}
+
+// Polling responses take an array of Set-Cookie values; the websocket upgrade writes each
+// key of this object as one `name: value` line, so there a second cookie goes under the
+// same header name in another letter case (header names are case-insensitive).
+function addSetCookie(headers: Record<string, string | string[]>, cookie: string, req: IncomingMessage): void {
+  const names = Object.keys(headers).filter((k) => k.toLowerCase() === 'set-cookie');
+  if (names.length === 0) {
+    headers['Set-Cookie'] = cookie;
+  } else if (req.headers.upgrade) {
+    const free = ['Set-Cookie', 'set-cookie', 'SET-COOKIE', 'Set-cookie', 'set-Cookie'].find((k) => !names.includes(k));
+    if (free) headers[free] = cookie;
+  } else {
+    const existing = headers[names[0]!]!;
+    headers[names[0]!] = [...(Array.isArray(existing) ? existing : [existing]), cookie];
+  }
 }

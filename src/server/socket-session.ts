@@ -1,0 +1,107 @@
+/**
+ * `socket.session`: the visitor's session in a Socket.IO handler. The socket holds its live
+ * registry entry for as long as it is connected, so `socket.session.val` is always the
+ * current data — a write made over HTTP, on another socket or out of band shows up in the
+ * next handler call, with no `reload()`.
+ */
+import type { DefaultEventsMap } from 'socket.io';
+import { SessionSyncError, type JsonObject } from '../shared/index.js';
+import { withDefaults, type Core } from './core.js';
+import { SessionHandle } from './handle.js';
+import type { SessionData } from './index.js';
+import type { LiveSession } from './registry.js';
+import { logger, warnOnce } from './warn.js';
+
+const debug = logger('socket');
+const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
+
+/**
+ * The session of one socket. No `regenerate()`: a new id has to reach the browser in an
+ * HttpOnly cookie, which only an HTTP response can carry.
+ *
+ * @example
+ * io.on('connection', (socket) => {
+ *   socket.on('add', async (item) => {
+ *     socket.session.val.cart = [...(socket.session.val.cart ?? []), item]
+ *     await socket.session.synchronize()
+ *   })
+ * })
+ */
+export class SocketSession extends SessionHandle {
+  protected get autoSync(): boolean {
+    return this.core.options.autoSync;
+  }
+
+  /**
+   * @internal Binds the live entry the socket holds (undefined: the socket has no id).
+   * @param entry - the entry
+   */
+  bind(entry: LiveSession | undefined): void {
+    this.entry = entry;
+  }
+
+  /**
+   * @internal Records that loading failed: the first access of the data throws.
+   * @param error - what the store threw
+   */
+  failedToLoad(error: unknown): void {
+    this.loadError = error;
+  }
+
+  /** @internal The live entry, when the socket has an id. */
+  get live(): LiveSession | undefined {
+    return this.entry;
+  }
+
+  /**
+   * @internal The committed data with the defaults, and its version, read together so they
+   * always match (what a hello snapshot sends).
+   * @returns the version and the data
+   */
+  committed(): { version: number; data: JsonObject } {
+    const entry = this.entry;
+    return { version: entry?.version ?? 0, data: withDefaults(entry?.data ?? EMPTY, this.defaults) };
+  }
+
+  protected ensureEntry(): LiveSession {
+    const entry = this.entry;
+    if (!entry) {
+      throw new SessionSyncError(
+        'unauthenticated',
+        'session-sync: this socket has no session cookie, so its session cannot be written; use attach(io), or let the page fetch the route before connecting',
+      );
+    }
+    // The socket is being disconnected; a write now would bring the dead id back to life.
+    if (entry.ended) throw new SessionSyncError('ended', `session-sync: this session has ended (${entry.ended})`);
+    return entry;
+  }
+
+  protected reportFailure(error: unknown): void {
+    debug('a commit from a socket handler failed and nobody awaited synchronize(): %o', error);
+    // An 'error' event without a listener would throw and end the process.
+    if (this.core.listenerCount('error') > 0) this.core.emit('error', error);
+    else warnOnce('socket-commit-failed', `a change made in a socket handler was not stored: ${(error as Error)?.message ?? error}`);
+  }
+}
+
+/** `socket.session` as typed for Socket.IO: the handle plus `val` (or your key) as {@link SessionData}. */
+export type SocketSessionOf = SocketSession & { val: SessionData } & { [key: string]: unknown };
+
+// Socket.IO's own constraint type, which its package does not export.
+interface EventsMap {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  [event: string]: any;
+}
+
+declare module 'socket.io' {
+  // Merges into Socket.IO's class, so its type parameters must be repeated exactly.
+  interface Socket<
+    ListenEvents extends EventsMap = DefaultEventsMap,
+    EmitEvents extends EventsMap = ListenEvents,
+    ServerSideEvents extends EventsMap = DefaultEventsMap,
+    SocketData = any,
+  > {
+    /** The visitor's session (session-sync), set by `sync.socketIO()` / `sync.attach(io)`. */
+    session: SocketSessionOf;
+  }
+}
