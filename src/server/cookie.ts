@@ -84,7 +84,10 @@ export function unsign(value: string, secrets: readonly string[]): string | unde
 export function readSessionId(header: string | string[] | undefined, name: string, secrets: readonly string[]): string | undefined {
   if (!header) return undefined;
   const text = Array.isArray(header) ? header.join('; ') : header;
-  if (text.length > 8192 || !text.includes(name)) return undefined;
+  // No cap on the whole header: other cookies of the site (analytics, preferences) must not
+  // log the visitor out, and Node already bounds headers (16 KiB by default). Our own value
+  // is held to its exact length by `unsign`.
+  if (!text.includes(name)) return undefined;
   let value: string | undefined;
   try {
     value = parse(text)[name];
