@@ -53,7 +53,12 @@ export class Core extends EventEmitter {
     this.store = options.store;
     this.registry = new Registry(this.store);
     this.unsubscribe = this.store.subscribe((event) => this.onStoreEvent(event));
+    // Start connecting now; a failure shows up on first use as store_unavailable.
+    this.ready = Promise.resolve(this.store.ready?.()).catch((err: unknown) => debug('store not ready: %o', err));
   }
+
+  /** Resolves once the store's change feed listens (see SessionStore.ready). */
+  readonly ready: Promise<void>;
 
   private onStoreEvent(event: StoreEvent): void {
     this.registry.onEvent(event);

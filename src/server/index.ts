@@ -21,8 +21,8 @@ export { DEFAULT_SERVER_LIMITS } from './options.js';
 export type { SessionChange } from './core.js';
 export { HttpSession } from './express.js';
 export { SessionHandle, type SynchronizeOptions } from './handle.js';
-export { MemoryStore } from './memory-store.js';
-export { RedisStore } from './redis-store.js';
+export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
+export { RedisStore, type RedisStoreOptions, type RedisStoreTarget } from './redis-store.js';
 export type * from './store.js';
 export {
   SessionSyncError,

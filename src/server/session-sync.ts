@@ -49,6 +49,18 @@ export class SessionSync {
     this.core = new Core(resolveOptions(options));
   }
 
+  /**
+   * Resolves once the store is connected and listening for changes from other nodes. Not
+   * needed with MemoryStore; with RedisStore, await it before `server.listen()` so no change
+   * made by another node in the first milliseconds is missed.
+   *
+   * @returns when ready
+   * @example
+   * await sync.ready()
+   * server.listen(3000)
+   */
+  ready = (): Promise<void> => this.core.ready;
+
   /** The store this instance uses. */
   get store(): SessionStore {
     return this.core.store;

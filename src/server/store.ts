@@ -113,6 +113,11 @@ export interface SessionStore {
    * a store that sweeps every session itself (MemoryStore) need not implement it.
    */
   watch?(id: string): () => void;
+  /**
+   * Resolves once the store is connected and its change feed is listening (RedisStore's
+   * subscription is asynchronous). Optional: stores that are ready at once need not have it.
+   */
+  ready?(): Promise<void>;
   /** Stops timers and connections the store created. */
   close(): Promise<void>;
 }
