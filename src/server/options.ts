@@ -301,7 +301,10 @@ export function resolveOptions(input: SessionSyncOptions = {}): ResolvedOptions 
   else if (typeof o.route === 'string') {
     if (!o.route.startsWith('/')) throw bad('route', "a pathname starting with '/', a RegExp, null or false", o.route);
     route = o.route;
-  } else if (o.route instanceof RegExp) route = o.route;
+  } else if (o.route instanceof RegExp) {
+    // A /g or /y RegExp keeps lastIndex between test() calls and would match every other request.
+    route = o.route.global || o.route.sticky ? new RegExp(o.route.source, o.route.flags.replace(/[gy]/g, '')) : o.route;
+  }
   else if (o.route !== undefined) throw bad('route', "a pathname starting with '/', a RegExp, null or false", o.route);
 
   if (o.autoSync !== undefined && typeof o.autoSync !== 'boolean') throw bad('autoSync', 'a boolean', o.autoSync);

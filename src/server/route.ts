@@ -48,6 +48,19 @@ function selfOrigin(req: Request): string | undefined {
   return `${scheme}://${host}`;
 }
 
+// Adds to a Vary header an earlier middleware may have set, instead of replacing it.
+function addVary(res: ServerResponse, fields: string[]): void {
+  const existing = res.getHeader('Vary');
+  const have = (Array.isArray(existing) ? existing.join(',') : existing === undefined ? '' : String(existing))
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
+  const lower = new Set(have.map((f) => f.toLowerCase()));
+  if (lower.has('*')) return;
+  for (const field of fields) if (!lower.has(field.toLowerCase())) have.push(field);
+  res.setHeader('Vary', have.join(', '));
+}
+
 function etagMatches(header: string | undefined, etag: string): boolean {
   if (!header) return false;
   for (const part of header.split(',')) {
@@ -86,7 +99,7 @@ export function serveRoute(core: Core, session: HttpSession, req: Request, res: 
     res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD');
     res.setHeader('Access-Control-Allow-Headers', 'X-Session-Sync, If-None-Match');
     res.setHeader('Access-Control-Max-Age', '600');
-    res.setHeader('Vary', 'Origin');
+    addVary(res, ['Origin']);
     res.statusCode = 204;
     res.end();
     return;
@@ -94,7 +107,7 @@ export function serveRoute(core: Core, session: HttpSession, req: Request, res: 
   if (method !== 'GET' && method !== 'HEAD') return next();
   corsHeaders(core, req, res);
   res.setHeader('Cache-Control', 'no-store, private');
-  res.setHeader('Vary', req.headers.origin ? 'Cookie, Origin' : 'Cookie');
+  addVary(res, req.headers.origin ? ['Cookie', 'Origin'] : ['Cookie']);
   let view;
   try {
     if (session.id === undefined && req.headers['x-session-sync'] === '1') session.issueId();
