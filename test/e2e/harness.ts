@@ -166,6 +166,26 @@ export async function waitFor(page: Page, check: (s: PageState) => boolean, time
 }
 
 /**
+ * Wraps a suite hook so its error is printed: uvu counts a failed `before` hook as failed tests
+ * but does not say why.
+ *
+ * @param fn - the hook
+ * @returns the same hook, loud
+ * @example
+ * suite.before(loud(async (ctx) => { ctx.h = await startE2E() }))
+ */
+export function loud<C>(fn: (ctx: C) => Promise<void>): (ctx: C) => Promise<void> {
+  return async (ctx) => {
+    try {
+      await fn(ctx);
+    } catch (err) {
+      console.error('session-sync e2e: a suite hook failed:', err);
+      throw err;
+    }
+  };
+}
+
+/**
  * Saves a screenshot under test-results/.
  *
  * @param page - the tab
