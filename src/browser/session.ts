@@ -79,6 +79,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
   let over = false; // 'ended'
   let closed = false;
   let renewing = false; // regenerated: a new tag is expected
+  let behind = 0; // the newest version seen in a patch that could not apply
   let socket: SyncSocket | undefined;
   let getTimer: ReturnType<typeof setTimeout> | undefined;
   let socketTimer: ReturnType<typeof setTimeout> | undefined;
@@ -210,7 +211,10 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     if (!parsed.ok) return o.log('ignored a bad patch', parsed.message);
     if (over) return;
     const before = server.version;
-    if (!applyPatch(parsed.value)) hello();
+    if (!applyPatch(parsed.value)) {
+      behind = Math.max(behind, parsed.value.version);
+      hello();
+    }
     else if (server.version !== before) commit();
     else show();
   }
@@ -246,6 +250,9 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     socketDelay = 250;
     setStatus('live');
     for (const entry of pending) if (entry.acked === undefined) send(entry);
+    // A patch dropped while this hello was in flight may be newer than its answer.
+    if (behind > server.version) hello();
+    behind = 0;
   }
 
   const send = (entry: Entry): void => {

@@ -78,7 +78,7 @@ start('the first page goes live; the reload shows the cache at once, then live',
     assert.equal(await second.ready, { user: 'ann' });
     assert.is(second.status, 'cached');
     await until(() => second.status === 'live', 'live again');
-    assert.equal(seen, ['live'], 'never back to loading, never offline');
+    assert.equal(seen, ['cached', 'live'], 'never back to loading, never offline');
   } finally {
     open.close();
     await t.close();
@@ -413,14 +413,38 @@ tabs('writes from either tab and from Express leave both tabs with the same data
     const b = t.browser();
     const name = unique();
     const one = open.open(b, t, { name, channel: `tabs-${name}` });
+    await until(() => one.status === 'live', 'the first tab live');
+    // The second tab opens once the first holds the cookie, as a person opens a second tab.
     const two = open.open(b, t, { name, channel: `tabs-${name}` });
-    await until(() => one.status === 'live' && two.status === 'live', 'both live');
+    await until(() => two.status === 'live', 'the second tab live');
+    assert.is(two.tag, one.tag);
     await one.set('prefs.theme', 'dark');
     await two.set('n', 2);
     await b.jar.fetch('/merge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: 'http' }) });
     await until(() => one.version === two.version && one.data.from === 'http' && two.data.from === 'http', 'both caught up');
     assert.equal(one.data, two.data);
     assert.equal(one.data, { prefs: { theme: 'dark' }, n: 2, from: 'http' });
+  } finally {
+    open.close();
+    await t.close();
+  }
+});
+
+tabs('a tab whose socket cannot connect still follows through the channel', async () => {
+  const t = await startServer();
+  const open = tracker();
+  try {
+    const b = t.browser();
+    const name = unique();
+    const one = open.open(b, t, { name, channel: `tabs-${name}` });
+    await until(() => one.status === 'live', 'the first tab live');
+    const two = open.open(b, t, { name, channel: `tabs-${name}`, socket: open.dead() });
+    await until(() => two.tag === one.tag, 'the second tab has the GET');
+    await one.set('prefs.theme', 'dark');
+    await b.jar.fetch('/merge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: 'http' }) });
+    await until(() => two.version === one.version && two.data.from === 'http', 'the second tab caught up');
+    assert.equal(two.data, { prefs: { theme: 'dark' }, from: 'http' });
+    assert.ok(two.status === 'cached' || two.status === 'offline', `not live: its own socket is down (${two.status})`);
   } finally {
     open.close();
     await t.close();
