@@ -3,7 +3,7 @@
  * commit, and the JSON route.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { assertJson, isPlainObject, type JsonObject } from '../shared/index.js';
+import { assertJson, isPlainObject, SessionSyncError, type JsonObject } from '../shared/index.js';
 import { newId } from './cookie.js';
 import type { Core } from './core.js';
 import { SessionHandle } from './handle.js';
@@ -177,7 +177,8 @@ export class HttpSession extends SessionHandle {
    */
   async regenerate(options: { keep?: boolean } = {}): Promise<void> {
     const keep = options.keep ?? true;
-    if (this.unavailable) this.data(); // throws store_unavailable: never regenerate over data we could not load
+    // Never regenerate over data we could not load.
+    if (this.unavailable) throw new SessionSyncError('store_unavailable', 'session-sync: regenerate(): the session could not be loaded from the store');
     await this.settle();
     const old = this.entry;
     const data = keep && old ? old.data : {};
@@ -229,6 +230,48 @@ export class HttpSession extends SessionHandle {
   }
 }
 
+// Instance fields of the session handles (prototype members are found on the prototype).
+// test/server/options.test.ts checks this list against a real req.session, so it cannot drift.
+const HANDLE_FIELDS = new Set([
+  'entry',
+  'draft',
+  'batches',
+  'work',
+  'owners',
+  'scheduled',
+  'viewCache',
+  'failures',
+  'loadError',
+  'core',
+  'defaults',
+  'key',
+  'finished',
+  'req',
+  'res',
+  'held',
+]);
+
+// The seed's own example key. The handle has a protected `data()` but never calls it through
+// `this` where the key could shadow it; test/server/seed.test.ts runs the whole API under it.
+const SHADOWABLE = new Set(['data']);
+
+/**
+ * Checks the name of the data property (`req.session[key]`): a non-empty string that does
+ * not hide a member of the session (`id`, `destroy`, `toJSON`, …) or of every object.
+ *
+ * @param key - the proposed key
+ * @param name - how the message names it (`option "key"`, `express(defaults, key)`)
+ * @throws TypeError naming it
+ * @example
+ * checkDataKey('data', 'option "key"') // fine
+ */
+export function checkDataKey(key: unknown, name: string): asserts key is string {
+  if (typeof key !== 'string' || key === '') throw new TypeError(`session-sync: ${name} must be a non-empty string`);
+  if ((key in HttpSession.prototype && !SHADOWABLE.has(key)) || HANDLE_FIELDS.has(key)) {
+    throw new TypeError(`session-sync: ${name} cannot be ${JSON.stringify(key)}: req.session.${key} is taken by the session itself`);
+  }
+}
+
 /**
  * Builds the Express middleware.
  *
@@ -244,7 +287,7 @@ export function createExpressMiddleware(
 ): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
   if (!isPlainObject(defaults)) throw new TypeError('session-sync: express(defaults) must be a plain JSON object');
   assertJson(defaults);
-  if (typeof key !== 'string' || key === '') throw new TypeError('session-sync: express(defaults, key) needs a non-empty key');
+  checkDataKey(key, 'the key of express(defaults, key)');
 
   return function sessionSync(rawReq: IncomingMessage, res: ServerResponse, next: Next): void {
     const req = rawReq as Request;

@@ -323,6 +323,14 @@ export function resolveOptions(input: SessionSyncOptions = {}): ResolvedOptions 
   if (o.store !== undefined && !isStore(o.store)) {
     throw bad('store', 'a store (MemoryStore, RedisStore or an object with get/apply/since/destroy/touch/sessionsOf/subscribe/close)', o.store);
   }
+  const cookie = resolveCookie(o.cookie, absolute);
+  const expose = resolveExpose(o.expose);
+  const clientWritable = resolveWritable(o.clientWritable);
+  const origins = resolveOrigins(o.origins);
+  const limits = resolveLimits(o.limits);
+  const user = resolveUser(o.user);
+  // Last: warnings are printed and the default store (with its timer) is made only for
+  // options that passed every check.
   const secrets = resolveSecrets(o.secret);
   return {
     secrets,
@@ -332,14 +340,14 @@ export function resolveOptions(input: SessionSyncOptions = {}): ResolvedOptions 
     autoSync: (o.autoSync as boolean | undefined) ?? true,
     key: (o.key as string | undefined) ?? 'val',
     defaults: (o.defaults as JsonObject | undefined) ?? {},
-    cookie: resolveCookie(o.cookie, absolute),
+    cookie,
     ttl,
     absolute,
     trustProxy: (o.trustProxy as boolean | undefined) ?? false,
-    expose: resolveExpose(o.expose),
-    clientWritable: resolveWritable(o.clientWritable),
-    origins: resolveOrigins(o.origins),
-    limits: resolveLimits(o.limits),
-    user: resolveUser(o.user),
+    expose,
+    clientWritable,
+    origins,
+    limits,
+    user,
   };
 }

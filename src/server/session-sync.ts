@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isPlainObject, type JsonObject, type Op } from '../shared/index.js';
 import { Core, withDefaults, type SessionChange } from './core.js';
 import { Draft } from './draft.js';
-import { createExpressMiddleware, HttpSession } from './express.js';
+import { checkDataKey, createExpressMiddleware, HttpSession } from './express.js';
 import { resolveOptions, type SessionSyncOptions } from './options.js';
 import { project } from './policy.js';
 import { attachToServer, createSocketMiddleware } from './socket.js';
@@ -46,6 +46,8 @@ export class SessionSync {
 
   /** @param options - see {@link SessionSyncOptions} */
   constructor(options: SessionSyncOptions = {}) {
+    // Before resolveOptions, which creates the default store.
+    if (isPlainObject(options) && options.key !== undefined) checkDataKey(options.key, 'option "key"');
     this.core = new Core(resolveOptions(options));
   }
 
