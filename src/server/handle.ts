@@ -110,12 +110,13 @@ export abstract class SessionHandle {
       () => this.view(),
       () => this.onWrite(),
     );
+    // Not `this.data()`: with the seed's `express({}, 'data')` the key shadows that method.
     Object.defineProperty(this, key, {
       enumerable: true,
       configurable: true,
-      get: () => this.data(),
+      get: () => this.tracked(),
       set: (value: unknown) => {
-        this.data();
+        this.tracked();
         this.draft.replace(value);
       },
     });
@@ -143,6 +144,10 @@ export abstract class SessionHandle {
 
   /** The mutable, tracked data (what `[key]` returns). */
   protected data(): JsonObject {
+    return this.tracked();
+  }
+
+  private tracked(): JsonObject {
     if (this.loadError !== undefined) {
       throw new SessionSyncError('store_unavailable', 'session-sync: the session could not be loaded from the store', {
         cause: this.loadError,

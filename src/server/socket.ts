@@ -54,10 +54,6 @@ class SocketSide {
 
   constructor(private readonly core: Core) {
     this.broadcaster = new Broadcaster(core);
-    // An ended session has nothing left for a socket that comes back.
-    core.on('end', (id: string) => {
-      for (const [sid, linger] of this.lingering) if (linger.entry.id === id) this.stopLingering(sid);
-    });
   }
 
   /** Takes a hold on an entry the registry already counted for us. */
@@ -102,14 +98,13 @@ class SocketSide {
     this.lingering.set(socketId, { entry, timer });
   }
 
-  /** The entry kept for a recovered socket, when it is still the session its cookie names. */
-  takeLingering(socketId: string, id: string | undefined): LiveSession | undefined {
+  /**
+   * The entry kept for a restored socket; the caller owns its hold from now on. It may have
+   * ended meanwhile (the registry marks it), or belong to another id than the cookie names.
+   */
+  takeLingering(socketId: string): LiveSession | undefined {
     const linger = this.lingering.get(socketId);
     if (!linger) return undefined;
-    if (linger.entry.id !== id || linger.entry.ended) {
-      this.stopLingering(socketId);
-      return undefined;
-    }
     clearTimeout(linger.timer);
     this.lingering.delete(socketId);
     return linger.entry;
@@ -256,13 +251,27 @@ class SocketBinding {
       return;
     }
     const session = new SocketSession(this.core, this.defaults, this.key);
+    // Within the recovery window the entry is still held: the session is there at once.
+    let kept = this.side.takeLingering(socket.id);
+    if (kept?.ended) {
+      // It ended while the socket was away (the notice went nowhere): tell it now, and close
+      // as for any end, so the browser comes back with the cookie it holds now.
+      const reason = kept.ended;
+      this.side.release(kept);
+      socket.session = session as SocketSessionOf;
+      socket.emit('session:ended', { reason });
+      socket.disconnect(true);
+      return;
+    }
     const { id, fresh } = this.idOf(socket);
+    if (kept && kept.id !== id) {
+      this.side.release(kept);
+      kept = undefined;
+    }
     for (const room of socket.rooms) {
       if (room.startsWith(ROOM_PREFIX) && room !== (id === undefined ? undefined : roomOf(id))) void socket.leave(room);
     }
     if (id === undefined) return this.install(socket, session, undefined);
-    // Within the recovery window the entry is still held: the session is there at once.
-    const kept = this.side.takeLingering(socket.id, id);
     if (kept) return this.install(socket, session, kept);
     if (fresh || this.core.registry.peek(id)) {
       const entry = this.core.registry.adopt(id);

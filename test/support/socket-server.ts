@@ -40,6 +40,10 @@ export interface ConnectOptions extends Partial<ManagerOptions & SocketOptions> 
   origin?: string;
   /** Wait for `connect` (default true); false returns the socket at once. */
   wait?: boolean;
+  /** The namespace (default `/`). */
+  nsp?: string;
+  /** Another server's base URL (default this one's). */
+  url?: string;
 }
 
 /** A running server. */
@@ -148,13 +152,13 @@ export async function startSocketServer(options: SessionSyncOptions = {}, start:
     sockets,
     visitor: () => new Jar(url),
     connect(jar, connectOptions = {}) {
-      const { origin, wait = true, ...rest } = connectOptions;
+      const { origin, wait = true, nsp = '', url: base = url, ...rest } = connectOptions;
       const headers: Record<string, string> = {};
       if (origin !== undefined) headers.origin = origin;
       if (jar) {
         Object.defineProperty(headers, 'cookie', { enumerable: true, get: () => jar.header });
       }
-      const socket = connectClient(url, {
+      const socket = connectClient(base + nsp, {
         transports: ['websocket'],
         reconnection: false,
         forceNew: true,
