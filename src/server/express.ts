@@ -123,6 +123,11 @@ export class HttpSession extends SessionHandle {
     return this.unobservedFailures();
   }
 
+  /** @internal Resolves when the commits already sent have landed (uncommitted edits stay). */
+  async settledWork(): Promise<void> {
+    while (this.hasWork()) await Promise.allSettled([...this.work]);
+  }
+
   /** @internal Resolves when nothing is left to commit. */
   settled(): Promise<void> {
     return this.settle();

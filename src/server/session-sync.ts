@@ -3,15 +3,17 @@
  * middleware, the Socket.IO middleware and the out-of-band API.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isPlainObject, type JsonObject, type Op } from '../shared/index.js';
+import type { JsonObject, Op } from '../shared/index.js';
 import { Core, withDefaults, type SessionChange } from './core.js';
-import { Draft } from './draft.js';
 import { checkDataKey, createExpressMiddleware, HttpSession } from './express.js';
 import { resolveOptions, type SessionSyncOptions } from './options.js';
 import { project } from './policy.js';
 import { attachToServer, createSocketMiddleware } from './socket.js';
 import type { SessionStore, UserSession } from './store.js';
 import type { EndReason } from '../shared/index.js';
+import { endSessions, listSessions, opsOf, updateSessions, userKeyOf, type SessionUpdate } from './user-sessions.js';
+
+export type { SessionUpdate };
 
 /** The projected session a page may embed (`initial` of the browser SDK). */
 export interface SessionSnapshot {
@@ -26,9 +28,6 @@ export interface SessionRecord extends SessionSnapshot {
   /** The user it belongs to (option `user`). */
   user?: string;
 }
-
-/** A change for `update` / `updateUser`: ops, or a function that edits a draft (or returns new data). */
-export type SessionUpdate = readonly Op[] | ((data: JsonObject) => void | JsonObject | Promise<void | JsonObject>);
 
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
@@ -131,21 +130,14 @@ export class SessionSync {
    * @example
    * await sync.update(id, (s) => { s.credits = 10 })
    */
-  update = async (id: string, change: SessionUpdate): Promise<{ version: number; changed: boolean }> => {
+  update = (id: string, change: SessionUpdate): Promise<{ version: number; changed: boolean }> =>
+    this.track(this.applyUpdate(id, change));
+
+  private async applyUpdate(id: string, change: SessionUpdate): Promise<{ version: number; changed: boolean }> {
     let ops: readonly Op[];
     if (typeof change === 'function') {
       const stored = await this.core.store.get(id);
-      const base = stored?.data ?? {};
-      const draft = new Draft(
-        () => base,
-        () => {},
-      );
-      const returned = await change(draft.proxy());
-      if (returned !== undefined) {
-        if (!isPlainObject(returned)) throw new TypeError('session-sync: update(id, fn): fn must return nothing or a plain object');
-        draft.replace(returned);
-      }
-      ops = draft.take();
+      ops = await opsOf(stored?.data ?? {}, change, 'update');
     } else if (Array.isArray(change)) ops = change;
     else throw new TypeError('session-sync: update(id, change) takes ops or a function');
     if (ops.length === 0) {
@@ -154,7 +146,18 @@ export class SessionSync {
     }
     const result = await this.core.commit(id, ops);
     return { version: result.version, changed: result.changed };
-  };
+  }
+
+  // Out-of-band work still running, so close() can wait for it (it may not have reached
+  // the store yet, e.g. while update() reads the current data).
+  private readonly pending = new Set<Promise<unknown>>();
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.pending.add(work);
+    const done = (): void => void this.pending.delete(work);
+    work.then(done, done);
+    return work;
+  }
 
   /**
    * Ends a session out of band: record gone, every socket of it told and disconnected.
@@ -164,7 +167,7 @@ export class SessionSync {
    * @example
    * await sync.destroy(id)
    */
-  destroy = (id: string): Promise<boolean> => this.core.destroy(id, 'destroyed');
+  destroy = (id: string): Promise<boolean> => this.track(this.core.destroy(id, 'destroyed'));
 
   /**
    * The projected `{ version, tag, data }` of a request's session, to embed in a
@@ -180,6 +183,10 @@ export class SessionSync {
     const expose = this.core.options.expose;
     const session = (req as { session?: unknown }).session;
     if (session instanceof HttpSession) {
+      // A page rendered right after a write must embed that write, with the version that
+      // carries it: commit first (with autoSync off, only what synchronize() was given).
+      if (this.core.options.autoSync) await session.synchronize();
+      else await session.settledWork();
       return { version: session.version, tag: session.tag, data: project(expose, session.committedView()) };
     }
     const id = this.core.readId(req.headers.cookie);
@@ -194,20 +201,22 @@ export class SessionSync {
   };
 
   /**
-   * The live sessions of a user (option `user`).
+   * The live sessions of a user (option `user`): expired, evicted and destroyed sessions
+   * are never listed, and a session whose user changed is listed under its new user only.
    *
-   * @param user - the user id
-   * @returns `{ id, version, lastActive }` of each
+   * @param user - the user id (a number is the same user as its string)
+   * @returns `{ id, version, lastActive }` of each; `lastActive` in epoch ms
+   * @throws TypeError (as a rejection) without the option `user` or for a user that is no id
    * @example
-   * const devices = await sync.sessionsOf('u42')
+   * const devices = await sync.sessionsOf(req.session.val.user.id)
    */
-  sessionsOf = (user: string): Promise<UserSession[]> => {
-    this.needUser('sessionsOf');
-    return this.core.store.sessionsOf(user);
-  };
+  sessionsOf = async (user: string | number): Promise<UserSession[]> =>
+    listSessions(this.core, userKeyOf(this.core, 'sessionsOf', user));
 
   /**
-   * Ends every session of a user ("log out everywhere"), except one if asked.
+   * Ends every session of a user ("log out everywhere"), or every one but `except`. Each
+   * ended session's sockets, on every node, get `session:ended { reason: 'destroyed' }`
+   * and are disconnected; its cookie holds no data afterwards.
    *
    * @param user - the user id
    * @param options - `except`: a session id to keep (usually `req.session.id`)
@@ -215,32 +224,31 @@ export class SessionSync {
    * @example
    * await sync.destroyUser(user.id, { except: req.session.id })
    */
-  destroyUser = async (user: string, options: { except?: string } = {}): Promise<number> => {
-    this.needUser('destroyUser');
-    const sessions = (await this.core.store.sessionsOf(user)).filter((s) => s.id !== options.except);
-    const ended = await Promise.all(sessions.map((s) => this.core.destroy(s.id, 'destroyed')));
-    return ended.filter(Boolean).length;
+  destroyUser = async (user: string | number, options: { except?: string } = {}): Promise<number> => {
+    const key = userKeyOf(this.core, 'destroyUser', user);
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError('session-sync: destroyUser(user, options): options must be an object');
+    }
+    const { except } = options;
+    if (except !== undefined && typeof except !== 'string') {
+      throw new TypeError('session-sync: destroyUser(user, { except }): except must be a session id');
+    }
+    return endSessions(this.core, key, except);
   };
 
   /**
-   * Applies one change to every session of a user; each is pushed live to its mirrors.
+   * Applies one change to every session of a user; each is pushed live to its mirrors as
+   * `session:patch`. A function is called once per session, with that session's data.
    *
    * @param user - the user id
-   * @param change - ops, or a function that edits each session's data
+   * @param change - ops, or a function that edits each session's data (or returns new data)
    * @returns how many sessions changed
    * @example
    * await sync.updateUser(user.id, [{ op: 'set', path: ['user', 'plan'], value: 'pro' }])
+   * await sync.updateUser(user.id, (s) => { s.credits = (s.credits ?? 0) + 10 })
    */
-  updateUser = async (user: string, change: SessionUpdate): Promise<number> => {
-    this.needUser('updateUser');
-    const sessions = await this.core.store.sessionsOf(user);
-    const results = await Promise.all(sessions.map((s) => this.update(s.id, change)));
-    return results.filter((r) => r.changed).length;
-  };
-
-  private needUser(method: string): void {
-    if (!this.core.options.user) throw new TypeError(`session-sync: ${method}() needs the option "user"`);
-  }
+  updateUser = async (user: string | number, change: SessionUpdate): Promise<number> =>
+    updateSessions(this.core, userKeyOf(this.core, 'updateUser', user), change);
 
   /**
    * Listens to every committed change (`'change'`, `(id, { version, base, ops, mutation? })`),
@@ -279,7 +287,10 @@ export class SessionSync {
    * @example
    * await sync.close()
    */
-  close = (): Promise<void> => this.core.close();
+  close = async (): Promise<void> => {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    await this.core.close();
+  };
 }
 
 /**
