@@ -3,7 +3,7 @@
  * middleware, the Socket.IO middleware and the out-of-band API.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { JsonObject, Op } from '../shared/index.js';
+import { isPlainObject, type JsonObject, type Op } from '../shared/index.js';
 import { Core, withDefaults, type SessionChange } from './core.js';
 import { checkDataKey, createExpressMiddleware, HttpSession } from './express.js';
 import { resolveOptions, type SessionSyncOptions } from './options.js';
