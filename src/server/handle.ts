@@ -7,6 +7,7 @@ import { SessionSyncError, type JsonObject, type Op } from '../shared/index.js';
 import { overlay, withDefaults, type Core } from './core.js';
 import { Draft } from './draft.js';
 import type { LiveSession } from './registry.js';
+import { endSessions } from './user-sessions.js';
 import { logger } from './warn.js';
 
 const debug = logger('handle');
@@ -300,20 +301,30 @@ export abstract class SessionHandle {
   }
 
   /**
-   * Ends every other session of this session's user (option `user`), keeping this one.
+   * Ends every other session of this session's user (option `user`), keeping this one:
+   * their sockets, on every node, get `session:ended { reason: 'destroyed' }` and are
+   * disconnected. A session without a user ends nothing.
    *
    * @returns how many sessions were ended
+   * @throws TypeError without the option `user`; SessionSyncError `store_unavailable`
    * @example
    * await req.session.logoutOthers()
    */
   async logoutOthers(): Promise<number> {
     const userOf = this.core.options.user;
     if (!userOf) throw new TypeError('session-sync: logoutOthers() needs the option "user"');
+    // Data that could not be loaded must not read as "no user, nothing to end".
+    if (this.unavailable) {
+      throw new SessionSyncError('store_unavailable', 'session-sync: the session could not be loaded from the store', {
+        cause: this.loadError,
+      });
+    }
+    // The user as this handle sees it, uncommitted edits included (a sign-in in this same
+    // request counts).
     const user = userOf(this.draft.current());
-    if (user === undefined || !this.entry) return 0;
-    const others = (await this.core.store.sessionsOf(user)).filter((s) => s.id !== this.entry!.id);
-    await Promise.all(others.map((s) => this.core.destroy(s.id, 'destroyed')));
-    return others.length;
+    if (user === undefined) return 0;
+    // Without an id yet (a new visitor signing in), every session of the user is another one.
+    return endSessions(this.core, user, this.entry?.id);
   }
 
   /** The JSON of the session as this handle sees it. */
