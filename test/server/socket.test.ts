@@ -178,7 +178,7 @@ handlers('socketIO(defaults, key) renames the key and fills the defaults', async
   const io = new Server(http);
   sync.attach(io, { cart: [] }, 'data');
   io.on('connection', (socket) => {
-    socket.on('read', (ack: (v: unknown) => void) => ack([socket.session.data, socket.session.val]));
+    socket.on('read', (ack: (v: unknown) => void) => ack([(socket.session as unknown as Record<string, unknown>).data, socket.session.val ?? null]));
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   const { io: client } = await import('socket.io-client');
