@@ -454,7 +454,8 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     set: (path, value) => {
       const keys = toPath(path);
       assertJson(value, keys);
-      return write([{ op: 'set', path: keys, value }]);
+      // A copy: the caller may change its object later, before the outbox stored it.
+      return write([{ op: 'set', path: keys, value: cloneJson(value) }]);
     },
     delete: (path) => write([{ op: 'del', path: toPath(path) }]),
     update: (fn) => {

@@ -331,6 +331,53 @@ offline('an outbox cached under another visitor is dropped, never sent', async (
   }
 });
 
+offline('a write whose answer and patch were lost is applied once after the reconnect', async () => {
+  const t = await startServer();
+  const seen = countMutations(t);
+  const open = tracker();
+  try {
+    const b = t.browser();
+    const socket = b.socket();
+    // The connection dies after the server applied the write, before its answers got through.
+    const raw = socket as unknown as { emit(...args: unknown[]): unknown; onevent(packet: { data: unknown[] }): void };
+    const emit = raw.emit.bind(socket);
+    let dropAck = true;
+    raw.emit = (event: unknown, ...args: unknown[]) => {
+      if (event === 'session:mutate' && dropAck) {
+        dropAck = false;
+        args[args.length - 1] = () => {};
+      }
+      return emit(event, ...args);
+    };
+    const onevent = raw.onevent.bind(socket);
+    let dropPatch = true;
+    raw.onevent = (packet) => {
+      if (packet.data[0] === 'session:patch' && (packet.data[1] as { mutation?: string }).mutation && dropPatch) {
+        dropPatch = false;
+        return;
+      }
+      onevent(packet);
+    };
+    const s = open.open(b, t, { name: unique(), socket });
+    await until(() => s.status === 'live', 'live');
+    const done = s.set('n', 1);
+    const deadline = Date.now() + 2000;
+    while ((await serverData(b)).version < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.is(dropAck || dropPatch, false, 'both answers were lost');
+    assert.is(s.pending, 1, 'still pending: no answer came');
+    t.io.disconnectSockets(true);
+    assert.is(await done, 1);
+    await until(() => s.status === 'live' && s.pending === 0 && s.version === 1, 'confirmed after the reconnect');
+    const server = await serverData(b);
+    assert.is(server.version, 1, 'applied once');
+    assert.equal(server.data, { n: 1 });
+    assert.is(seen.size, 1, 'one mutation id, however often it was sent');
+  } finally {
+    open.close();
+    await t.close();
+  }
+});
+
 offline.run();
 
 // ---
