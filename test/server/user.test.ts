@@ -6,117 +6,22 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Socket as ClientSocket } from 'socket.io-client';
-import type { Express } from 'express';
-import type { Socket as ServerSocket } from 'socket.io';
 import type { SessionSync } from '../../src/server/session-sync.js';
 import type { SessionSyncOptions } from '../../src/server/options.js';
 import type { JsonObject } from '../../src/shared/index.js';
-import {
-  next,
-  post,
-  record,
-  request,
-  sleep,
-  startSocketServer,
-  until,
-  type Jar,
-  type SocketTestServer,
-} from '../support/socket-server.js';
+import { post, record, request, sleep, startSocketServer, until, type Jar, type SocketTestServer } from '../support/socket-server.js';
+import { accountRoutes, endOf, ids, patches, signIn, signInDevices, startAccounts, type Devices } from '../support/accounts.js';
 
-/**
- * The routes and socket handlers an app with accounts has: sign-in after `regenerate()`
- * (against fixation), sign-out, "sign out everywhere else" over HTTP and over a socket.
- */
-function accountRoutes(app: Express): void {
-  app.post('/sign-in', async (req, res, next) => {
-    try {
-      await req.session.regenerate();
-      req.session.val.user = { id: (req.body as { id: string | number }).id };
-      await req.session.synchronize();
-      res.json({ id: req.session.id });
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.post('/sign-out', async (req, res) => {
-    delete req.session.val.user;
-    await req.session.synchronize();
-    res.json({ ok: true });
-  });
-  app.post('/logout-others', async (req, res, next) => {
-    try {
-      res.json({ ended: await req.session.logoutOthers() });
-    } catch (err) {
-      next(err);
-    }
-  });
-  // A visitor signing in and ending the others in one request, before any commit.
-  app.post('/sign-in-alone', async (req, res, next) => {
-    try {
-      req.session.val.user = { id: (req.body as { id: string }).id };
-      const ended = await req.session.logoutOthers();
-      res.json({ ended });
-    } catch (err) {
-      next(err);
-    }
-  });
-}
+const start = startAccounts;
 
-function accountHandlers(socket: ServerSocket): void {
-  socket.on('logout-others', async (ack: (v: unknown) => void) => {
-    try {
-      ack({ ended: await socket.session.logoutOthers() });
-    } catch (err) {
-      ack({ error: String((err as Error).message) });
-    }
-  });
-}
-
-async function start(options: SessionSyncOptions = {}): Promise<SocketTestServer> {
-  return startSocketServer({ user: 'user.id', ...options }, { routes: accountRoutes, connection: accountHandlers });
-}
-
-/** Signs a device in as `user`; answers the new session id (which the jar now holds). */
-async function signIn(jar: Jar, user: string | number): Promise<string> {
-  const res = await jar.fetch('/sign-in', post({ id: user }));
-  assert.is(res.status, 200, `sign-in answered ${res.status}`);
-  const { id } = (await res.json()) as { id: string };
-  assert.is(jar.id(), id, 'the jar holds the new id');
-  return id;
-}
-
-/** Resolves once the socket got `session:ended` AND was disconnected by the server. */
-function endOf(socket: ClientSocket, ms = 3000): Promise<{ reason: string; disconnect: string }> {
-  const disconnected = new Promise<string>((resolve) => socket.once('disconnect', (why) => resolve(why)));
-  return next<{ reason: string }>(socket, 'session:ended', ms).then(async (ended) => {
-    const why = await Promise.race([disconnected, sleep(ms).then(() => 'still connected')]);
-    return { reason: ended.reason, disconnect: why };
-  });
-}
-
-const ids = (list: { id: string }[]): string[] => list.map((s) => s.id).sort();
-
-const patches = (frames: { event: string; args: unknown[] }[]): any[] =>
-  frames.filter((f) => f.event === 'session:patch').map((f) => f.args[0]);
-
-interface World {
+interface World extends Devices {
   t: SocketTestServer;
   sync: SessionSync;
-  devices: Jar[];
-  ids: string[];
-  other: Jar;
-  otherId: string;
 }
 
-/** Three devices of u1 and one of u2, all signed in the way an app does it. */
 async function world(options: SessionSyncOptions = {}): Promise<World> {
   const t = await start(options);
-  const devices = [t.visitor(), t.visitor(), t.visitor()];
-  const list: string[] = [];
-  for (const jar of devices) list.push(await signIn(jar, 'u1'));
-  const other = t.visitor();
-  const otherId = await signIn(other, 'u2');
-  return { t, sync: t.sync, devices, ids: list, other, otherId };
+  return { t, sync: t.sync, ...(await signInDevices(t)) };
 }
 
 // ---
