@@ -14,7 +14,7 @@ import {
   type MutateAck,
   type PatchMessage,
 } from '../shared/index.js';
-import type { Core } from './core.js';
+import { wrapStoreError, type Core } from './core.js';
 import { checkWritable, historyProjectable, project, projectOps } from './policy.js';
 import { TokenBucket } from './rate-limit.js';
 import type { SocketSession } from './socket-session.js';
@@ -40,6 +40,10 @@ function split(args: unknown[]): { payload: unknown; ack: ((answer: unknown) => 
 
 // An error ack never carries more than a code and our own message (no stack, no store detail).
 function errorAck(err: unknown): ErrorAck {
+  if (err instanceof SessionSyncError && err.code === 'store_unavailable') {
+    debug('the store failed: %o', err.cause ?? err);
+    return refuse('store_unavailable', 'session-sync: the session store is unavailable');
+  }
   if (err instanceof SessionSyncError) return refuse(err.code, err.message);
   if (err instanceof TypeError) return refuse('invalid', err.message);
   debug('unexpected failure: %o', err);
@@ -71,7 +75,9 @@ export async function answerHello(core: Core, session: SocketSession, payload: u
   if (hello.version === version) return { ok: true, version, tag, unchanged: true };
   const id = session.id;
   if (id === undefined || !historyProjectable(expose)) return snapshot();
-  const history = await core.store.since(id, hello.version);
+  const history = await core.store.since(id, hello.version).catch((err: unknown) => {
+    throw wrapStoreError(err);
+  });
   if (!history || history.length === 0) return snapshot();
   const patches = history.map((p) => {
     const patch: PatchMessage = { version: p.version, base: p.base, ops: projectOps(expose, p.ops) };
