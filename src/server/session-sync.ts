@@ -305,6 +305,8 @@ export class SessionSync {
  * @example
  * const sync = createSessionSync({ secret: process.env.SESSION_SECRET, clientWritable: ['prefs'] })
  */
+export function createSessionSync(options?: SessionSyncOptions): SessionSync;
+export function createSessionSync(route: string | null | false, autoSync?: boolean): SessionSync;
 export function createSessionSync(options?: SessionSyncOptions | string | null | false, autoSync?: boolean): SessionSync {
   if (options === undefined || options === null || options === false || typeof options === 'string') {
     const seed: SessionSyncOptions = { route: options ?? '/get/session' };

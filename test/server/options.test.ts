@@ -108,7 +108,7 @@ bad('options that are not an object are refused', () => {
 
 bad('the seed form’s second argument must be a boolean, and is refused beside an options object', () => {
   assert.throws(() => createSessionSync('/get/session', 'yes' as never), TypeError);
-  assert.throws(() => createSessionSync({ secret }, true), TypeError);
+  assert.throws(() => createSessionSync({ secret } as never, true), TypeError);
 });
 
 bad('express(defaults, key) checks its arguments too', async () => {

@@ -8,6 +8,7 @@ import {
   type EndReason,
   type SessionChange,
   type SessionStore,
+  type SessionSyncOptions,
 } from '../../src/server/index.js';
 import { tagOf } from '../../src/server/cookie.js';
 import { Jar, startApp } from '../support/http.js';
@@ -16,8 +17,8 @@ const secret = 'a test secret that is long enough!!';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** An app with `/start` ({ cart, _secret }), `/read` and `/snap` (sync.snapshot after a write). */
-async function start(options: Parameters<typeof createSessionSync>[0] = {}) {
-  const sync = createSessionSync({ secret, ...(options as object) });
+async function start(options: SessionSyncOptions = {}) {
+  const sync = createSessionSync({ secret, ...options });
   return startApp(sync, (app) => {
     app.get('/start', (req, res) => {
       req.session.val.cart = ['apple'];

@@ -283,7 +283,7 @@ early('the first GET with the header gets a cookie and the tag; no record is sto
 early('without the header (or with another value) no cookie is issued', async () => {
   const t = await start();
   try {
-    for (const headers of [{}, { 'x-session-sync': '0' }, { 'x-session-sync': 'yes' }]) {
+    for (const headers of [{}, { 'x-session-sync': '0' }, { 'x-session-sync': 'yes' }] as Record<string, string>[]) {
       const ann = t.visitor();
       await ann.fetch('/get/session', { headers });
       assert.is(ann.cookies.size, 0, JSON.stringify(headers));

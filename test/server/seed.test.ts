@@ -42,7 +42,8 @@ function socketOf(url: string, jar: Jar): Promise<Socket> {
 /** The README's server.js, with the key and the seed factory's arguments as parameters. */
 async function seedServer(key: 'val' | 'data', ...factoryArgs: unknown[]) {
   const app = exp();
-  const server = http.Server(app);
+  // The seed calls http.Server without `new`, which Node allows and its types do not.
+  const server = (http.Server as unknown as (app: unknown) => http.Server)(app);
   const session = quiet(() => (sessionSync as (...args: unknown[]) => ReturnType<typeof sessionSync>)(...factoryArgs));
   const io = new IOServer(server);
   const fromHttp: unknown[] = [];
