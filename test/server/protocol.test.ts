@@ -365,4 +365,43 @@ exposure('expose as a function: patches are the difference of the projections', 
   }
 });
 
+exposure('with expose as paths, a change the feed lost is healed by one patch from the last version sent', async () => {
+  const inner = new MemoryStore();
+  let drop = 0; // the version whose feed event goes missing, as a pub/sub message can
+  const store = Object.assign(Object.create(inner) as MemoryStore, {
+    subscribe: (listener: Parameters<MemoryStore['subscribe']>[0]) =>
+      inner.subscribe((event) => {
+        if (event.type === 'change' && event.version === drop) return;
+        listener(event);
+      }),
+  });
+  const t = await startSocketServer({ store, expose: ['pub'] });
+  try {
+    const ann = await withCookie(t);
+    const socket = await t.connect(ann);
+    const w = wire(socket);
+    const first = await w.ask('session:hello', { protocol: PROTOCOL_VERSION });
+    await ann.fetch('/write', post({ pub: { a: 1 }, priv: 1 }));
+    drop = 2;
+    await ann.fetch('/write', post({ pub: { a: 2, b: 1 }, priv: 2 }));
+    await ann.fetch('/write', post({ priv: 3 }));
+    await ann.fetch('/write', post({ pub: { a: 3, b: 1 } }));
+    await until(() => w.frames.filter((f) => f.event === 'session:patch').length === 3);
+    const patches = w.frames.filter((f) => f.event === 'session:patch').map((f) => f.args[0] as { base: number; version: number });
+    assert.equal(
+      patches.map((p) => [p.base, p.version]),
+      [
+        [0, 1],
+        [1, 3],
+        [3, 4],
+      ],
+      'contiguous: the lost version is folded into the next patch',
+    );
+    assert.equal(mirror(first.data, w.frames), { pub: { a: 3, b: 1 } });
+    assert.not.match(w.text(), /priv/);
+  } finally {
+    await t.close();
+  }
+});
+
 exposure.run();
