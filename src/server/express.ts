@@ -210,13 +210,17 @@ export class HttpSession extends SessionHandle {
   override async destroy(): Promise<void> {
     this.draft.discard();
     await this.settle();
-    const old = this.entry;
+    // After a failed load there is no entry, but the cookie still names the session: a
+    // logout must still reach the store (or fail with store_unavailable), never be a no-op.
+    const id = this.entry?.id ?? (this.unavailable ? this.core.readId(this.req.headers.cookie) : undefined);
+    if (id === undefined) return;
+    // The store first: when it fails, the visitor keeps the cookie of the session that is
+    // still there, and the error goes to the caller.
+    await this.core.destroy(id, 'destroyed');
     this.releaseEntry();
     this.entry = undefined;
-    if (old) {
-      this.setCookie(null);
-      await this.core.destroy(old.id, 'destroyed');
-    }
+    this.loadError = undefined;
+    this.setCookie(null);
   }
 
   /**
@@ -227,11 +231,19 @@ export class HttpSession extends SessionHandle {
    */
   async reload(): Promise<void> {
     this.draft.discard();
+    if (this.unavailable) throw new SessionSyncError('store_unavailable', 'session-sync: reload(): the session could not be loaded from the store');
     const entry = this.entry;
     if (!entry) return;
     const stored = await this.core.store.get(entry.id);
-    entry.data = stored?.data ?? {};
-    entry.version = stored?.version ?? 0;
+    // The entry is shared with this process's sockets and kept current by the change feed:
+    // never move it back to an older version than the feed already delivered.
+    if (!stored) {
+      entry.data = {};
+      entry.version = 0;
+    } else if (stored.version >= entry.version) {
+      entry.data = stored.data;
+      entry.version = stored.version;
+    }
   }
 }
 
@@ -306,7 +318,16 @@ export function createExpressMiddleware(
       return writeHead.apply(this, args);
     } as typeof res.writeHead;
     const route = isRouteRequest(core, req);
-    const go = (): void => (route ? serveRoute(core, session, req, res, next) : next());
+    // Also called from a promise callback (after an async load): a throw there would be
+    // an unhandled rejection and a request left hanging, so it goes to next(err) instead.
+    const go = (): void => {
+      if (!route) return next();
+      try {
+        serveRoute(core, session, req, res, next);
+      } catch (err) {
+        next(err);
+      }
+    };
     const id = core.readId(req.headers.cookie);
     if (id === undefined) return go();
     const live = core.registry.peek(id);

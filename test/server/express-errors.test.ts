@@ -394,6 +394,40 @@ failing('a write while apply fails reaches next(err) as store_unavailable', asyn
   }
 });
 
+failing('destroy() after a failed load still ends the session once the store answers, and fails clearly until then', async () => {
+  const store = flakyStore();
+  const t = await startApp(createSessionSync({ secret, store }), (app) => {
+    app.get('/start', (req, res) => {
+      req.session.val.n = 1;
+      res.end();
+    });
+    app.get('/logout', async (req, res) => {
+      await req.session.destroy();
+      res.send('bye');
+    });
+  });
+  try {
+    const ann = t.visitor();
+    await ann.fetch('/start');
+    const id = ann.id()!;
+    store.down = true;
+    const failed = await ann.fetch('/logout');
+    assert.is(failed.status, 503);
+    assert.is(ann.id(), id, 'the cookie is kept while the session still exists');
+    // The store is back for destroy but loads still fail (a half-broken store).
+    const get = store.get;
+    store.get = () => Promise.reject(new Error('read replica down'));
+    store.down = false;
+    const ok = await ann.fetch('/logout');
+    assert.is(ok.status, 200);
+    assert.is(ann.id(), undefined, 'cookie cleared');
+    store.get = get;
+    assert.is(await t.sync.get(id), undefined, 'record gone');
+  } finally {
+    await t.close();
+  }
+});
+
 failing('visitors without a cookie never reach the store', async () => {
   const store = flakyStore();
   const t = await startApp(createSessionSync({ secret, store }), (app) => {

@@ -396,3 +396,42 @@ cors('a preflight from an allowed origin is answered; from another it passes thr
 });
 
 cors.run();
+
+// ---
+
+const failures = suite('a throwing expose function is an error page, never a crash');
+
+failures('the error reaches the app’s error handler, with and without a session', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  const t = await startApp(
+    createSessionSync({
+      secret,
+      expose: () => {
+        throw new Error('a bug in expose');
+      },
+    }),
+    (app) => {
+      app.get('/set', (req, res) => {
+        req.session.val.a = 1;
+        res.end();
+      });
+    },
+  );
+  try {
+    const ann = t.visitor();
+    assert.is((await ann.fetch('/get/session')).status, 500, 'no session');
+    await ann.fetch('/set');
+    const res = await ann.fetch('/get/session');
+    assert.is(res.status, 500, 'with a session (loaded asynchronously)');
+    assert.is((await res.json()).error, 'a bug in expose');
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await t.close();
+  }
+});
+
+failures.run();
