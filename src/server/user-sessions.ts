@@ -66,8 +66,17 @@ export async function listSessions(core: Core, user: string): Promise<UserSessio
  */
 export async function endSessions(core: Core, user: string, except: string | undefined): Promise<number> {
   const sessions = (await listSessions(core, user)).filter((s) => s.id !== except);
-  const ended = await Promise.all(sessions.map((s) => core.destroy(s.id, 'destroyed')));
+  const ended = await everyOne(sessions.map((s) => core.destroy(s.id, 'destroyed')));
   return ended.filter(Boolean).length;
+}
+
+// Waits for every session's work before failing, so a rejection never leaves writes to
+// other sessions still running behind the caller's back; the first failure is thrown.
+async function everyOne<T>(work: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(work);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /**
@@ -103,7 +112,8 @@ export async function opsOf(
 /**
  * Applies one change to every session of a user; each is pushed live to its mirrors. A
  * session that ends between the listing and its write is not brought back: only existing
- * records are changed.
+ * records are changed. When one session refuses the change (`invalid`, `too_large`), the
+ * others still get it and the call then rejects with that error.
  *
  * @param core - the shared state
  * @param user - the index key
@@ -120,7 +130,7 @@ export async function updateSessions(core: Core, user: string, change: SessionUp
   // Ops are checked once, up front: a bad value fails the call before any session changed.
   if (typeof change !== 'function') core.checkOps(change);
   const sessions = await listSessions(core, user);
-  const changed = await Promise.all(sessions.map((s) => updateExisting(core, s.id, change)));
+  const changed = await everyOne(sessions.map((s) => updateExisting(core, s.id, change)));
   return changed.filter(Boolean).length;
 }
 

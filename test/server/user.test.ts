@@ -213,8 +213,41 @@ pushed('a function edits each session’s own data; only sessions it changed cou
       frames.map((f) => patches(f)[0].ops),
       [[{ op: 'set', path: ['credits'], value: 15 }], [{ op: 'set', path: ['credits'], value: 10 }], [{ op: 'set', path: ['credits'], value: 10 }]],
     );
-    assert.is(await w.sync.updateUser('u1', (data: JsonObject) => void (data.credits = data.credits)), 0);
+    assert.is(await w.sync.updateUser('u1', (data: JsonObject) => void (data.credits = Number(data.credits))), 0, 'the same values change nothing');
     assert.is(await w.sync.updateUser('nobody', [{ op: 'set', path: ['x'], value: 1 }]), 0);
+  } finally {
+    await w.t.close();
+  }
+});
+
+pushed('a session that refuses the change does not stop the others; a bad value stops all before any write', async () => {
+  const w = await world();
+  try {
+    await w.devices[1]!.fetch('/write', post({ prefs: 'plain text' }));
+    const op = { op: 'set' as const, path: ['prefs', 'theme'], value: 'dark' };
+    await w.sync.updateUser('u1', [op]).then(
+      () => assert.unreachable('a path through a string applied'),
+      (err: { code?: string }) => assert.is(err.code, 'invalid'),
+    );
+    // The rejection came after every other session had its write.
+    assert.equal((await w.sync.get(w.ids[0]!))?.data.prefs, { theme: 'dark' });
+    assert.equal((await w.sync.get(w.ids[2]!))?.data.prefs, { theme: 'dark' });
+    assert.is((await w.sync.get(w.ids[1]!))?.data.prefs, 'plain text');
+
+    const versions = (await w.sync.sessionsOf('u1')).map((s) => s.version);
+    await w.sync.updateUser('u1', [{ op: 'set', path: ['when'], value: new Date() as never }]).then(
+      () => assert.unreachable('a Date was stored'),
+      (err: Error) => assert.instance(err, TypeError),
+    );
+    await w.sync.updateUser('u1', 'not a change' as never).then(
+      () => assert.unreachable('a string was taken as a change'),
+      (err: Error) => assert.instance(err, TypeError),
+    );
+    assert.equal(
+      (await w.sync.sessionsOf('u1')).map((s) => s.version),
+      versions,
+      'nothing was written',
+    );
   } finally {
     await w.t.close();
   }
