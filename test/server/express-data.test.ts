@@ -136,6 +136,22 @@ objects('a hole left in an array is refused with a TypeError naming its path', a
   }
 });
 
+objects('arrays: pop, shift, unshift, reverse, fill and for…of', async () => {
+  const { result, stored } = await inRequest({ a: [1, 2, 3], b: [1, 2, 3], c: [1, 2, 3], d: [0, 0] }, (req) => {
+    const val = req.session.val as any;
+    const popped = val.a.pop();
+    const shifted = val.b.shift();
+    val.b.unshift(9);
+    val.c.reverse();
+    val.d.fill(7);
+    const seen: number[] = [];
+    for (const n of val.c) seen.push(n);
+    return { popped, shifted, seen };
+  });
+  assert.equal(result, { popped: 3, shifted: 1, seen: [3, 2, 1] });
+  assert.equal(stored, { a: [1, 2], b: [9, 2, 3], c: [3, 2, 1], d: [7, 7] });
+});
+
 objects('arrays of objects: editing an element stores the whole array at its path', async () => {
   const { stored } = await inRequest({ items: [{ id: 1, qty: 1 }, { id: 2, qty: 1 }] }, (req) => {
     const val = req.session.val as any;

@@ -92,6 +92,7 @@ isolation('express(defaults) fills a new session without writing it, and a write
     assert.is(ann.cookies.size, 0, 'reading defaults issues no cookie');
     assert.equal(await ann.json('/add'), { cart: ['pear'], theme: 'light' });
     assert.equal((await sync.get(ann.id()!))?.data, { cart: ['pear'] }, 'only the change is stored');
+    assert.equal(await t.visitor().json('/read'), { cart: [], theme: 'light' }, 'the defaults object itself was not changed');
   } finally {
     await t.close();
   }
