@@ -162,6 +162,36 @@ regenerate('the old sockets hear regenerated after the response; the new cookie 
   }
 });
 
+regenerate('inside a request, the old sockets are told only once the response with the new cookie has finished', async () => {
+  let finishedAt = 0;
+  const t = await startSocketServer(
+    {},
+    {
+      routes(app) {
+        app.post('/slow-login', async (req, res) => {
+          await req.session.regenerate();
+          res.once('finish', () => (finishedAt = Date.now()));
+          await sleep(150); // the app keeps working after regenerate()
+          res.json({ ok: true });
+        });
+      },
+    },
+  );
+  try {
+    const ann = await withSession(t);
+    const socket = await t.connect(ann);
+    let endedAt = 0;
+    socket.once('session:ended', () => (endedAt = Date.now()));
+    const w = watchEnd(socket);
+    await ann.fetch('/slow-login', { method: 'POST' });
+    await w.closed;
+    assert.ok(finishedAt > 0 && endedAt >= finishedAt, `ended at +${endedAt - finishedAt} ms after the response finished`);
+    assert.equal(w.log[0], 'session:ended {"reason":"regenerated"}');
+  } finally {
+    await t.close();
+  }
+});
+
 regenerate.run();
 
 // ---

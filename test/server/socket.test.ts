@@ -210,6 +210,40 @@ handlers('bad socketIO() arguments and a second attach() are refused at once', a
   }
 });
 
+handlers('with autoSync: false, a handler’s edits wait for synchronize(); socket.session has no regenerate()', async () => {
+  const t = await startSocketServer(
+    { autoSync: false },
+    {
+      connection(socket) {
+        socket.on('edit', (ack: () => void) => {
+          (socket.session.val as Record<string, unknown>).draft = 'typed';
+          ack();
+        });
+        socket.on('save', async (ack: () => void) => {
+          await socket.session.synchronize({ model: 'socket.io', target: 'http' });
+          ack();
+        });
+      },
+    },
+  );
+  try {
+    const ann = await withCookie(t);
+    const socket = await t.connect(ann);
+    await request(socket, 'edit');
+    await sleep(30);
+    assert.equal(await ann.json('/read'), {}, 'not committed by itself');
+    assert.equal(await request(socket, 'test:read'), { draft: 'typed' }, 'but the handle sees its own edit');
+    await request(socket, 'save');
+    assert.equal(await ann.json('/read'), { draft: 'typed' });
+    const server = t.sockets[0]!;
+    assert.is((server.session as unknown as Record<string, unknown>).regenerate, undefined);
+    assert.type(server.session.destroy, 'function');
+    assert.type(server.session.logoutOthers, 'function');
+  } finally {
+    await t.close();
+  }
+});
+
 handlers.run();
 
 // ---
