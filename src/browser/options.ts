@@ -27,15 +27,14 @@ export interface Config<T extends JsonObject> {
  * toSnapshot({ version: 1, tag: 't', data: {} }) // { version: 1, tag: 't', data: {} }
  */
 export function toSnapshot(value: unknown): Snapshot | undefined {
-  if (!value || typeof value !== 'object') return undefined;
-  const parsed = parseHelloAck({ ...value, ok: true });
-  if (!parsed.ok || !('data' in parsed.value)) return undefined;
-  const { version, tag, data } = parsed.value;
-  return { version, tag, data };
+  const parsed = value && typeof value === 'object' ? parseHelloAck({ ...value, ok: true }) : undefined;
+  // The extra `ok` is harmless: callers destructure what they keep.
+  return parsed?.ok && 'data' in parsed.value ? parsed.value : undefined;
 }
 
-const fail = (name: string, what: string): never => {
-  throw new TypeError(`session-sync: option ${name} must be ${what}`);
+// Names the option; its TSDoc says what it takes (kept short: this ships to browsers).
+const check = (ok: unknown, name: string): void => {
+  if (!ok) throw new TypeError(`session-sync: option ${name} is invalid`);
 };
 
 function defaultLog(message: string, ...args: unknown[]): void {
@@ -58,21 +57,21 @@ function defaultLog(message: string, ...args: unknown[]): void {
  */
 export function readOptions<T extends JsonObject>(o: SessionOptions<T>): Config<T> {
   const { url, route = '/get/session', socket, cache = true, initial, channel, timeout = 1000 } = o;
-  if (url !== undefined && typeof url !== 'string') fail('url', 'a string');
-  if (typeof route !== 'string') fail('route', 'a string');
-  if (socket !== undefined && socket !== false && typeof socket?.emit !== 'function') fail('socket', 'a socket.io-client Socket or false');
-  if (typeof cache !== 'boolean' && (typeof cache !== 'object' || !cache)) fail('cache', 'true, false or { exclude, maxAge }');
+  check(url === undefined || typeof url === 'string', 'url');
+  check(typeof route === 'string', 'route');
+  check(socket === undefined || socket === false || typeof socket?.emit === 'function', 'socket');
+  check(typeof cache === 'boolean' || (cache && typeof cache === 'object'), 'cache');
   const { exclude = [], maxAge = Infinity } = typeof cache === 'object' ? cache : {};
-  if (!Array.isArray(exclude)) fail('cache.exclude', 'an array of paths');
-  if (typeof maxAge !== 'number' || !(maxAge >= 0)) fail('cache.maxAge', 'a number of milliseconds');
-  if (o.fetch !== undefined && typeof o.fetch !== 'function') fail('fetch', 'a function');
-  if (initial !== undefined && !toSnapshot(initial)) fail('initial', 'a { version, tag, data } snapshot');
-  if (typeof timeout !== 'number' || !(timeout > 0)) fail('timeout', 'a positive number');
+  check(Array.isArray(exclude), 'cache.exclude');
+  check(maxAge >= 0, 'cache.maxAge');
+  check(o.fetch === undefined || typeof o.fetch === 'function', 'fetch');
+  check(initial === undefined || toSnapshot(initial), 'initial');
+  check(timeout > 0, 'timeout');
   let routeUrl = '';
   try {
     routeUrl = new URL(route, url ?? location.href).href;
   } catch {
-    fail('url', 'an absolute URL outside a page');
+    check(0, 'url');
   }
   const name = o.name ?? routeUrl;
   return {

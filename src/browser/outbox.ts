@@ -51,7 +51,7 @@ export function openOutbox(storage: Storage, key: string): Outbox {
     load: async () => {
       const list = await storage.get<unknown>(key);
       return Array.isArray(list)
-        ? list.filter((e): e is Entry => typeof e?.id === 'string' && e.id.length <= 64 && parseOps(e.ops).ok).map((e) => ({ id: e.id, ops: e.ops }))
+        ? list.filter((e): e is Entry => typeof e?.id === 'string' && e.id.length <= 64 && parseOps(e.ops).ok)
         : [];
     },
     add: (entry) => storage.update<Entry[]>(key, (list = []) => [...list, { id: entry.id, ops: entry.ops }]),

@@ -36,7 +36,7 @@ const settled = <V>(value: V | Error): Promise<V> => {
   p.catch(() => {});
   return p;
 };
-const ended = (): SessionSyncError => new SessionSyncError('ended', 'session-sync: the session ended; the write was dropped');
+const ended = (): SessionSyncError => new SessionSyncError('ended', 'session-sync: the session ended');
 const EMPTY: Snapshot = { version: 0, tag: null, data: {} };
 const MAX_DELAY = 5000;
 
@@ -208,7 +208,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
 
   function onPatch(raw: unknown): void {
     const parsed = parsePatch(raw);
-    if (!parsed.ok) return o.log('ignored a bad patch', parsed.message);
+    if (!parsed.ok) return o.log('bad patch', parsed.message);
     if (over) return;
     const before = server.version;
     if (!applyPatch(parsed.value)) {
@@ -222,17 +222,14 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
   function hello(): void {
     if (!socket?.connected || syncing || over) return;
     syncing = true;
-    socket.emit(
-      'session:hello',
-      complete ? { protocol: PROTOCOL_VERSION, tag: server.tag, version: server.version } : { protocol: PROTOCOL_VERSION, tag: server.tag },
-      onHello,
-    );
+    // Without a version the server answers with the whole state (JSON drops the undefined).
+    socket.emit('session:hello', { protocol: PROTOCOL_VERSION, tag: server.tag, version: complete ? server.version : undefined }, onHello);
   }
 
   function onHello(raw: unknown): void {
     syncing = false;
     const parsed = parseHelloAck(raw);
-    if (!parsed.ok) return o.log('ignored a bad hello answer', parsed.message);
+    if (!parsed.ok) return o.log('bad hello ack', parsed.message);
     const ack = parsed.value;
     if (closed || over) return;
     if (!ack.ok) {
@@ -258,7 +255,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
   const send = (entry: Entry): void => {
     socket!.emit('session:mutate', { mutation: entry.id, base: server.version, ops: entry.ops }, (raw: unknown) => {
       const parsed = parseMutateAck(raw);
-      if (!parsed.ok) return o.log('ignored a bad mutate answer', parsed.message);
+      if (!parsed.ok) return o.log('bad mutate ack', parsed.message);
       const ack = parsed.value;
       // Confirmed by its patch already, or dropped by an end or a switch of session.
       if (!pending.includes(entry)) return;
@@ -279,7 +276,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
   function write(ops: Op[]): Promise<number> {
     if (over) return settled<number>(ended());
     if (o.socket === false) {
-      return settled<number>(new SessionSyncError('forbidden', 'session-sync: a mirror with socket: false is read-only'));
+      return settled<number>(new SessionSyncError('forbidden', 'session-sync: read-only (socket: false)'));
     }
     applyOps(visible, ops); // throws now for a path through an array or a primitive
     const entry: Entry = { id: newMutationId(), ops };
@@ -291,6 +288,11 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     show();
     if (live) send(entry);
     return done;
+  }
+
+  function stop(): void {
+    clearTimeout(getTimer);
+    clearTimeout(socketTimer);
   }
 
   function later(fn: () => void): void {
@@ -335,16 +337,16 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
   };
   const onConnectError = (err: Error): void => {
     live = false;
+    o.log('connect failed', err);
     if (closed || over) return;
     if (socket!.active) return renewing ? undefined : setStatus('offline');
     // A middleware refused the handshake; Socket.IO will not retry that by itself.
-    if (status !== 'error') emit('error', new SessionSyncError('forbidden', `session-sync: the socket was refused: ${err.message}`));
     setStatus('error');
     later(connect);
   };
   const onEnded = (raw: unknown): void => {
     const parsed = parseEnded(raw);
-    if (!parsed.ok) return o.log('ignored a bad ended message', parsed.message);
+    if (!parsed.ok) return o.log('bad ended', parsed.message);
     if (parsed.value.reason === 'regenerated') renew();
     else end(parsed.value.reason);
   };
@@ -383,8 +385,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
   async function end(reason: string): Promise<void> {
     over = true;
     live = false;
-    clearTimeout(getTimer);
-    clearTimeout(socketTimer);
+    stop();
     for (const entry of pending) settle(entry.id, ended());
     pending = [];
     server = EMPTY;
@@ -412,7 +413,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     if (entries.length) {
       // Writes left by an earlier page belong to the tag cached beside them.
       if (owner !== null && server.tag !== null && owner !== server.tag) outbox.remove();
-      else pending = [...entries.filter((e) => !pending.some((p) => p.id === e.id)), ...pending];
+      else pending = [...entries, ...pending]; // writes made meanwhile were stored after this read
     }
     if (cached && !closed) {
       const fresh = Date.now() - (saved!.at ?? 0) <= o.maxAge;
@@ -461,7 +462,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     update: (fn) => {
       const draft = cloneJson(visible) as T;
       const next = fn(draft) ?? draft;
-      if (!isPlainObject(next)) throw new TypeError('session-sync: update() must leave the session an object');
+      if (!isPlainObject(next)) throw new TypeError('session-sync: update() must leave an object');
       assertJson(next);
       const ops = diff(visible, next);
       return ops.length ? write(ops) : settled(server.version);
@@ -469,8 +470,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     refresh,
     close: () => {
       closed = true;
-      clearTimeout(getTimer);
-      clearTimeout(socketTimer);
+      stop();
       tabs.close();
       storage.close();
       if (socket) for (const [event, fn] of listeners) socket.off(event, fn as never);

@@ -24,8 +24,8 @@ export function share<V>(prev: V, next: V): V {
   const keys = Object.keys(n);
   let same = keys.length === Object.keys(p).length;
   for (const key of keys) {
-    out[key] = share(p[key], n[key]);
-    if (out[key] !== p[key] || !Object.prototype.hasOwnProperty.call(p, key)) same = false;
+    // An inherited p[key] (toString…) is a function, never equal to a JSON value: no hasOwn needed.
+    if ((out[key] = share(p[key], n[key])) !== p[key]) same = false;
   }
   return (same ? prev : out) as V;
 }
