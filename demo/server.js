@@ -46,6 +46,7 @@ export async function startDemo({ port = 3000, host, store, secret = process.env
   });
 
   const app = express();
+  app.disable('x-powered-by');
   const server = createServer(app);
   const io = new Server(server);
   const sockets = new Set();

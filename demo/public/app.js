@@ -5,7 +5,7 @@
 
   // One connection for the app's own events and the session: the SDK connects it when it is
   // ready (after its GET has given this visitor a cookie), so it is created unconnected.
-  const socket = io({ autoConnect: false });
+  const socket = io({ autoConnect: false, reconnectionDelayMax: 2000 });
   const session = SessionSync.createSession({ socket });
   // For the curious (and the end-to-end tests): try `demo.session.data` in the console.
   window.demo = { session, socket };

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium.js';
 import type { Demo } from '../../demo/server.js';
+import type { SessionStore } from '../../dist/server.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -45,19 +46,30 @@ export interface Tab {
   errors: string[];
 }
 
-/** A demo server, a browser and one browser context (one visitor: one cookie jar). */
+/** A demo server (or several), a browser and one browser context (one visitor: one cookie jar). */
 export interface E2E {
+  /** The first (or only) demo node. */
   demo: Demo;
+  /** Every demo node (several share one store, e.g. Redis). */
+  demos: Demo[];
   browser: Browser;
   context: BrowserContext;
-  /** Opens the demo in a new tab of the context and waits for the page to load. */
-  open(): Promise<Tab>;
+  /** Opens the demo (of node `node`, default the first) in a new tab and waits for the page to load. */
+  open(node?: number): Promise<Tab>;
   /** The session id in the context's cookie jar (the signed cookie's id part), or undefined. */
   sessionId(): Promise<string | undefined>;
-  /** The session ids of the server's open sockets. */
-  socketSessions(): string[];
-  /** Closes the browser and the demo. */
+  /** The session ids of the open sockets of node `node` (default the first). */
+  socketSessions(node?: number): (string | undefined)[];
+  /** Closes the browser, the demos and the stores made for them. */
   close(): Promise<void>;
+}
+
+/** Options of {@link startE2E}. */
+export interface E2EOptions {
+  /** How many demo nodes to start (default 1). */
+  nodes?: number;
+  /** Makes the store of each node (default: each demo's own MemoryStore); closed by `close()`. */
+  store?: () => SessionStore;
 }
 
 /**
@@ -69,25 +81,38 @@ export interface E2E {
  * const tab = await h.open()
  * await h.close()
  */
-export async function startE2E(): Promise<E2E> {
+export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
   ensureBuilt();
   const { startDemo } = await import('../../demo/server.js');
-  const demo = await startDemo({ port: 0, host: '127.0.0.1' });
-  let browser: Browser;
+  const demos: Demo[] = [];
+  const stores: SessionStore[] = [];
+  let browser: Browser | undefined;
+  const close = async (): Promise<void> => {
+    await browser?.close();
+    for (const demo of demos) await demo.close();
+    for (const store of stores) await store.close();
+  };
   try {
+    for (let i = 0; i < (options.nodes ?? 1); i++) {
+      const store = options.store?.();
+      if (store) stores.push(store);
+      demos.push(await startDemo({ port: 0, host: '127.0.0.1', store }));
+    }
     browser = await launchChromium();
   } catch (err) {
-    await demo.close();
+    await close();
     throw err;
   }
   const context = await browser.newContext({ viewport: { width: 1100, height: 820 } });
-  const base = `http://127.0.0.1:${demo.port}`;
+  // Cookies are per host, not per port: every node's page shares the visitor's cookie.
+  const base = (node = 0): string => `http://127.0.0.1:${demos[node]!.port}`;
 
   return {
-    demo,
+    demo: demos[0]!,
+    demos,
     browser,
     context,
-    async open() {
+    async open(node = 0) {
       const page = await context.newPage();
       const tab: Tab = { page, frames: [], bodies: [], errors: [] };
       page.on('websocket', (ws) => {
@@ -107,20 +132,17 @@ export async function startE2E(): Promise<E2E> {
         if (msg.type() === 'error') tab.errors.push(msg.text());
       });
       page.on('pageerror', (err) => tab.errors.push(String(err)));
-      await page.goto(base + '/');
+      await page.goto(base(node) + '/');
       return tab;
     },
     async sessionId() {
-      const cookie = (await context.cookies(base)).find((c) => c.name === 'sid');
+      const cookie = (await context.cookies(base())).find((c) => c.name === 'sid');
       return cookie ? decodeURIComponent(cookie.value).split('.')[0] : undefined;
     },
-    socketSessions() {
-      return [...demo.io.of('/').sockets.values()].map((s) => (s as unknown as { session: { id: string } }).session.id);
+    socketSessions(node = 0) {
+      return [...demos[node]!.io.of('/').sockets.values()].map((s) => s.session.id);
     },
-    async close() {
-      await browser.close();
-      await demo.close();
-    },
+    close,
   };
 }
 

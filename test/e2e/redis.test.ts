@@ -1,0 +1,72 @@
+// Two demo nodes on one Redis (`REDIS_URL=... npm start` twice) behave as one app in a real
+// Chromium: a tab on each node, one session, changes cross nodes live.
+//
+// The two pages have different origins (ports), so they share no IndexedDB and no
+// BroadcastChannel: whatever one tab sees of the other's writes came through the servers.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { RedisStore } from '../../dist/server.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { loud, startE2E, stateOf, waitFor, type E2E, type Tab } from './harness.js';
+
+interface Ctx {
+  redis: TestRedis;
+  h: E2E;
+  a: Tab;
+  b: Tab;
+}
+
+const nodes = suite<Ctx>('two demo nodes on one Redis serve one live session');
+
+nodes.before(
+  loud(async (ctx) => {
+    ctx.redis = await startRedis();
+    ctx.h = await startE2E({ nodes: 2, store: () => new RedisStore({ url: ctx.redis.url }) });
+    ctx.a = await ctx.h.open(0);
+    ctx.b = await ctx.h.open(1);
+  }),
+);
+
+nodes.after(
+  loud(async (ctx) => {
+    await ctx.h?.close();
+    await ctx.redis?.stop();
+  }),
+);
+
+nodes('a tab on each node, one session', async ({ h, a, b }) => {
+  await waitFor(a.page, (s) => s.status === 'live');
+  await waitFor(b.page, (s) => s.status === 'live');
+  const id = await h.sessionId();
+  assert.ok(id);
+  assert.equal(h.socketSessions(0), [id]);
+  assert.equal(h.socketSessions(1), [id]);
+});
+
+nodes('an HTTP write on node A and a socket write on node B reach the other node’s tab', async ({ a, b }) => {
+  await a.page.click('#http-add');
+  await waitFor(b.page, (s) => s.data.counter === 1);
+  await b.page.click('#socket-add');
+  await waitFor(a.page, (s) => s.data.counter === 2);
+});
+
+nodes('a browser write through node B reaches the tab on node A', async ({ h, a, b }) => {
+  await b.page.click('[data-theme-choice="ocean"]');
+  await a.page.waitForFunction(() => document.documentElement.dataset.theme === 'ocean', undefined, {
+    timeout: 10_000,
+  });
+  const stored = await h.demo.sync.get((await h.sessionId())!);
+  assert.equal(stored?.data.prefs, { theme: 'ocean' });
+  assert.is((await stateOf(a.page)).version, (await stateOf(b.page)).version);
+});
+
+nodes('sign-out on node A ends the tab on node B', async ({ a, b }) => {
+  await a.page.fill('#name', 'Grace');
+  await a.page.click('#sign-in button[type="submit"]');
+  await waitFor(b.page, (s) => s.status === 'live' && s.data.user?.name === 'Grace', 15_000);
+  await a.page.click('#sign-out button[type="submit"]');
+  await waitFor(b.page, (s) => s.status === 'ended');
+  await waitFor(a.page, (s) => s.status === 'ended');
+});
+
+nodes.run();
