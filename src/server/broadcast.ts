@@ -120,7 +120,11 @@ export class Broadcaster {
     }
     if (!this.needsData) {
       if (!this.hasSockets(room)) return;
-      const patch: PatchMessage = { version: event.version, base: event.base, ops: projectOps(this.core.options.expose, event.ops) };
+      const patch: PatchMessage = {
+        version: event.version,
+        base: event.base,
+        ops: projectOps(this.core.options.expose, event.ops),
+      };
       if (event.mutation !== undefined) patch.mutation = event.mutation;
       this.send(room, patch);
       return;

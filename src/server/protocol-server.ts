@@ -71,7 +71,8 @@ export async function answerHello(core: Core, session: SocketSession, payload: u
   const snapshot = (): HelloAck => ({ ok: true, version, tag, data: project(expose, data) });
   // A cached copy of another session (other tag), a version this server never had (a
   // record destroyed and written again), or none at all: the whole session.
-  if (hello.version === undefined || (hello.tag !== undefined && hello.tag !== tag) || hello.version > version) return snapshot();
+  if (hello.version === undefined || (hello.tag !== undefined && hello.tag !== tag) || hello.version > version)
+    return snapshot();
   if (hello.version === version) return { ok: true, version, tag, unchanged: true };
   const id = session.id;
   if (id === undefined || !historyProjectable(expose)) return snapshot();
@@ -134,19 +135,21 @@ export function serveProtocol(socket: ProtocolSocket, core: Core, session: Socke
       debug('sending an ack failed: %o', err);
     }
   };
-  const handle = (run: (payload: unknown) => Promise<HelloAck | MutateAck>) => (...args: unknown[]) => {
-    const { payload, ack } = split(args);
-    let work: Promise<HelloAck | MutateAck>;
-    try {
-      work = run(payload);
-    } catch (err) {
-      work = Promise.reject(err);
-    }
-    work.then(
-      (answer) => reply(ack, answer),
-      (err: unknown) => reply(ack, errorAck(err)),
-    );
-  };
+  const handle =
+    (run: (payload: unknown) => Promise<HelloAck | MutateAck>) =>
+    (...args: unknown[]) => {
+      const { payload, ack } = split(args);
+      let work: Promise<HelloAck | MutateAck>;
+      try {
+        work = run(payload);
+      } catch (err) {
+        work = Promise.reject(err);
+      }
+      work.then(
+        (answer) => reply(ack, answer),
+        (err: unknown) => reply(ack, errorAck(err)),
+      );
+    };
   socket.on(
     EVENTS.hello,
     handle((payload) => answerHello(core, session, payload)),
@@ -155,7 +158,9 @@ export function serveProtocol(socket: ProtocolSocket, core: Core, session: Socke
     EVENTS.mutate,
     handle((payload) => {
       if (!bucket.take()) {
-        return Promise.resolve(refuse('rate_limited', `session-sync: more than ${rate} changes per second from this socket`));
+        return Promise.resolve(
+          refuse('rate_limited', `session-sync: more than ${rate} changes per second from this socket`),
+        );
       }
       return applyMutation(core, session, payload);
     }),

@@ -80,7 +80,11 @@ export class SocketSession extends SessionHandle {
     debug('a commit from a socket handler failed and nobody awaited synchronize(): %o', error);
     // An 'error' event without a listener would throw and end the process.
     if (this.core.listenerCount('error') > 0) this.core.emit('error', error);
-    else warnOnce('socket-commit-failed', `a change made in a socket handler was not stored: ${(error as Error)?.message ?? error}`);
+    else
+      warnOnce(
+        'socket-commit-failed',
+        `a change made in a socket handler was not stored: ${(error as Error)?.message ?? error}`,
+      );
   }
 }
 

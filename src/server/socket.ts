@@ -5,16 +5,21 @@
  * the sync protocol. Sockets restored by connection-state recovery skip middlewares, so
  * they are set up again from a `connection` listener.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Namespace, Server, Socket } from 'socket.io';
-import { SessionSyncError, assertJson, isPlainObject, type JsonObject, type ServerToClientEvents } from '../shared/index.js';
-import { Broadcaster, ROOM_PREFIX, roomOf } from './broadcast.js';
-import { newId } from './cookie.js';
+import {
+  SessionSyncError,
+  assertJson,
+  isPlainObject,
+  type JsonObject,
+  type ServerToClientEvents,
+} from '../shared/index.js';
+import { ROOM_PREFIX, roomOf } from './broadcast.js';
 import type { Core } from './core.js';
-import { handshakeOrigin, isSecureHandshake } from './handshake.js';
+import { cookieIssuer, handshakeOrigin } from './handshake.js';
 import { originAllowed } from './origin.js';
 import { serveProtocol } from './protocol-server.js';
 import type { LiveSession } from './registry.js';
+import { sideOf, type SocketSide } from './socket-side.js';
 import { SocketSession, type SocketSessionOf } from './socket-session.js';
 import { logger } from './warn.js';
 
@@ -25,7 +30,14 @@ type AnyNamespace = Namespace<any, ServerToClientEvents, any, any>;
 type Next = (err?: Error) => void;
 
 /** The disconnect reasons after which Socket.IO may restore the socket (socket.io/lib/socket.ts). */
-const RECOVERABLE = new Set(['transport error', 'transport close', 'forced close', 'ping timeout', 'server shutting down', 'forced server close']);
+const RECOVERABLE = new Set([
+  'transport error',
+  'transport close',
+  'forced close',
+  'ping timeout',
+  'server shutting down',
+  'forced server close',
+]);
 
 /** A connect refusal: Socket.IO sends `err.data` to the client's `connect_error`. */
 class ConnectRefusal extends Error {
@@ -36,108 +48,21 @@ class ConnectRefusal extends Error {
   }
 }
 
-/** An entry kept for a socket that may come back through connection-state recovery. */
-interface Lingering {
-  entry: LiveSession;
-  timer: ReturnType<typeof setTimeout>;
-}
-
-/** What the socket side keeps per `createSessionSync()` instance, however many servers it serves. */
-class SocketSide {
-  readonly broadcaster: Broadcaster;
-  /** Ids the attach hook issued on handshakes that carried no valid cookie. */
-  readonly issued = new WeakMap<IncomingMessage, string>();
-  /** Socket holds per session id, and the store's watch while there is one. */
-  private readonly holds = new Map<string, { count: number; unwatch: (() => void) | undefined }>();
-  /** By Socket.IO socket id: entries kept for the recovery window after a recoverable disconnect. */
-  private readonly lingering = new Map<string, Lingering>();
-
-  constructor(private readonly core: Core) {
-    this.broadcaster = new Broadcaster(core);
-  }
-
-  /** Takes a hold on an entry the registry already counted for us. */
-  hold(entry: LiveSession): void {
-    const held = this.holds.get(entry.id);
-    if (held) {
-      held.count++;
-      return;
-    }
-    // The store learns that this node has live mirrors of the session (RedisStore uses it
-    // to notice expiry without keyspace notifications).
-    this.holds.set(entry.id, { count: 1, unwatch: this.core.store.watch?.(entry.id) });
-    this.broadcaster.track(entry.id, entry.version, entry.data);
-  }
-
-  /** Gives a hold back, with the registry's. */
-  release(entry: LiveSession): void {
-    this.core.registry.release(entry);
-    const held = this.holds.get(entry.id);
-    if (!held || --held.count > 0) return;
-    this.holds.delete(entry.id);
-    this.broadcaster.untrack(entry.id);
-    try {
-      held.unwatch?.();
-    } catch (err) {
-      debug('unwatch of %s failed: %o', entry.id, err);
-    }
-  }
-
-  /** A session's live entry, with a hold: from the registry at once when held, else loaded. */
-  async acquire(id: string, fresh: boolean): Promise<LiveSession> {
-    const entry = fresh || this.core.registry.peek(id) ? this.core.registry.adopt(id) : await this.core.registry.acquire(id);
-    this.hold(entry);
-    return entry;
-  }
-
-  /** Keeps a disconnected socket's entry for the recovery window. */
-  linger(socketId: string, entry: LiveSession, ms: number): void {
-    this.stopLingering(socketId);
-    const timer = setTimeout(() => this.stopLingering(socketId), ms);
-    timer.unref();
-    this.lingering.set(socketId, { entry, timer });
-  }
-
-  /**
-   * The entry kept for a restored socket; the caller owns its hold from now on. It may have
-   * ended meanwhile (the registry marks it), or belong to another id than the cookie names.
-   */
-  takeLingering(socketId: string): LiveSession | undefined {
-    const linger = this.lingering.get(socketId);
-    if (!linger) return undefined;
-    clearTimeout(linger.timer);
-    this.lingering.delete(socketId);
-    return linger.entry;
-  }
-
-  private stopLingering(socketId: string): void {
-    const linger = this.lingering.get(socketId);
-    if (!linger) return;
-    clearTimeout(linger.timer);
-    this.lingering.delete(socketId);
-    this.release(linger.entry);
-  }
-}
-
-const sides = new WeakMap<Core, SocketSide>();
-
-function sideOf(core: Core): SocketSide {
-  let side = sides.get(core);
-  if (!side) sides.set(core, (side = new SocketSide(core)));
-  return side;
-}
-
 function checkArguments(defaults: JsonObject, key: string): void {
   if (!isPlainObject(defaults)) throw new TypeError('session-sync: socketIO(defaults) must be a plain JSON object');
   assertJson(defaults);
   if (typeof key !== 'string' || key === '' || ['id', 'version', 'synchronize', 'tag'].includes(key)) {
-    throw new TypeError('session-sync: socketIO(defaults, key) needs a non-empty key other than id, version, tag or synchronize');
+    throw new TypeError(
+      'session-sync: socketIO(defaults, key) needs a non-empty key other than id, version, tag or synchronize',
+    );
   }
 }
 
 // How long Socket.IO keeps a disconnected socket restorable; 0 when recovery is off.
 function recoveryWindow(socket: AnySocket): number {
-  const opts = (socket.nsp.server as unknown as { opts?: { connectionStateRecovery?: { maxDisconnectionDuration?: number } } }).opts;
+  const opts = (
+    socket.nsp.server as unknown as { opts?: { connectionStateRecovery?: { maxDisconnectionDuration?: number } } }
+  ).opts;
   const recovery = opts?.connectionStateRecovery;
   if (!recovery) return 0;
   return recovery.maxDisconnectionDuration ?? 2 * 60 * 1000;
@@ -313,7 +238,11 @@ class SocketBinding {
  * @example
  * io.use(createSocketMiddleware(core, {}, 'val'))
  */
-export function createSocketMiddleware(core: Core, defaults: JsonObject, key: string): (socket: unknown, next: Next) => void {
+export function createSocketMiddleware(
+  core: Core,
+  defaults: JsonObject,
+  key: string,
+): (socket: unknown, next: Next) => void {
   checkArguments(defaults, key);
   return new SocketBinding(core, defaults, key).middleware as (socket: unknown, next: Next) => void;
 }
@@ -347,35 +276,5 @@ export function attachToServer(core: Core, io: unknown, defaults: JsonObject, ke
   const binding = new SocketBinding(core, defaults, key);
   binding.serve(server.of('/'));
   server.use(binding.middleware);
-  const side = sideOf(core);
-  server.engine.on('initial_headers', (headers: Record<string, string | string[]>, req: IncomingMessage) => {
-    try {
-      if (core.readId(req.headers.cookie) !== undefined || side.issued.has(req)) return;
-      const { trustProxy, origins } = core.options;
-      // No cookie for a page the socket will refuse anyway.
-      if (!originAllowed(origins, req.headers.origin, handshakeOrigin(req, trustProxy))) return;
-      const id = newId();
-      side.issued.set(req, id);
-      addSetCookie(headers, core.cookieFor(id, isSecureHandshake(req, trustProxy)), req);
-      debug('issued a cookie on a %s handshake', req.headers.upgrade ? 'websocket' : 'polling');
-    } catch (err) {
-      debug('issuing a handshake cookie failed: %o', err);
-    }
-  });
-}
-
-// Polling responses take an array of Set-Cookie values; the websocket upgrade writes each
-// key of this object as one `name: value` line, so there a second cookie goes under the
-// same header name in another letter case (header names are case-insensitive).
-function addSetCookie(headers: Record<string, string | string[]>, cookie: string, req: IncomingMessage): void {
-  const names = Object.keys(headers).filter((k) => k.toLowerCase() === 'set-cookie');
-  if (names.length === 0) {
-    headers['Set-Cookie'] = cookie;
-  } else if (req.headers.upgrade) {
-    const free = ['Set-Cookie', 'set-cookie', 'SET-COOKIE', 'Set-cookie', 'set-Cookie'].find((k) => !names.includes(k));
-    if (free) headers[free] = cookie;
-  } else {
-    const existing = headers[names[0]!]!;
-    headers[names[0]!] = [...(Array.isArray(existing) ? existing : [existing]), cookie];
-  }
+  server.engine.on('initial_headers', cookieIssuer(core, sideOf(core).issued));
 }

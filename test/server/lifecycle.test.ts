@@ -14,7 +14,11 @@ async function withSession(t: SocketTestServer, data: Record<string, unknown> = 
 }
 
 /** What a client socket saw at its end: every event, then the disconnect and its reason. */
-function watchEnd(socket: ClientSocket): { log: string[]; ended: Promise<{ reason: string }>; closed: Promise<string> } {
+function watchEnd(socket: ClientSocket): {
+  log: string[];
+  ended: Promise<{ reason: string }>;
+  closed: Promise<string>;
+} {
   const log: string[] = [];
   socket.onAny((event: string, ...args: unknown[]) => log.push(`${event} ${JSON.stringify(args[0])}`));
   const ended = new Promise<{ reason: string }>((resolve) => socket.once('session:ended', resolve));
@@ -38,7 +42,11 @@ destroy('an HTTP destroy: every tab gets session:ended { destroyed } and then is
     const oldId = ann.id()!;
     const attacker = ann.clone();
     const bob = await withSession(t, { b: 1 });
-    const [a1, a2, b1] = await Promise.all([t.connect(ann), t.connect(ann, { transports: ['polling'] }), t.connect(bob)]);
+    const [a1, a2, b1] = await Promise.all([
+      t.connect(ann),
+      t.connect(ann, { transports: ['polling'] }),
+      t.connect(bob),
+    ]);
     const w1 = watchEnd(a1);
     const w2 = watchEnd(a2);
     const wb = watchEnd(b1);
@@ -46,7 +54,11 @@ destroy('an HTTP destroy: every tab gets session:ended { destroyed } and then is
     assert.equal(await w1.ended, { reason: 'destroyed' });
     assert.equal(await w2.ended, { reason: 'destroyed' }, 'over polling too');
     await Promise.all([w1.closed, w2.closed]);
-    assert.equal(w1.log, ['session:ended {"reason":"destroyed"}', 'disconnect io server disconnect'], 'told, then closed');
+    assert.equal(
+      w1.log,
+      ['session:ended {"reason":"destroyed"}', 'disconnect io server disconnect'],
+      'told, then closed',
+    );
     assert.equal(w2.log, ['session:ended {"reason":"destroyed"}', 'disconnect io server disconnect']);
     assert.is(b1.connected, true, 'bob is untouched');
     assert.equal(wb.log, []);
@@ -120,77 +132,86 @@ destroy.run();
 
 const regenerate = suite('regenerate() ends the old id’s sockets, never moves them');
 
-regenerate('the old sockets hear regenerated after the response; the new cookie reconnects to the kept data', async () => {
-  const t = await startSocketServer(
-    {},
-    {
-      routes(app) {
-        app.post('/login', async (req, res) => {
-          await req.session.regenerate();
-          (req.session.val as Record<string, unknown>).user = 'ann';
-          res.json({ ok: true });
-        });
+regenerate(
+  'the old sockets hear regenerated after the response; the new cookie reconnects to the kept data',
+  async () => {
+    const t = await startSocketServer(
+      {},
+      {
+        routes(app) {
+          app.post('/login', async (req, res) => {
+            await req.session.regenerate();
+            (req.session.val as Record<string, unknown>).user = 'ann';
+            res.json({ ok: true });
+          });
+        },
       },
-    },
-  );
-  try {
-    const ann = await withSession(t, { cart: ['apple'] });
-    const oldId = ann.id()!;
-    const attacker = ann.clone(); // a fixation attacker holding the pre-login cookie
-    const [victim, evil] = await Promise.all([t.connect(ann), t.connect(attacker)]);
-    const wv = watchEnd(victim);
-    const we = watchEnd(evil);
-    const login = await ann.fetch('/login', { method: 'POST' });
-    assert.is(login.status, 200);
-    assert.is.not(ann.id(), oldId, 'a new cookie');
-    assert.equal(await wv.ended, { reason: 'regenerated' });
-    assert.equal(await we.ended, { reason: 'regenerated' });
-    await Promise.all([wv.closed, we.closed]);
-    assert.is(await t.sync.get(oldId), undefined, 'the old id is dead');
-    const back = await t.connect(ann);
-    assert.equal(await request(back, 'test:read'), { cart: ['apple'], user: 'ann' });
-    // The attacker comes back with the old cookie: an empty session, not the victim's.
-    const again = await t.connect(attacker);
-    assert.equal(await request(again, 'test:read'), {});
-    const frames: string[] = [];
-    again.onAny((event: string, ...args: unknown[]) => frames.push(`${event} ${JSON.stringify(args)}`));
-    await ann.fetch('/write', post({ secret: 'card' }));
-    await sleep(50);
-    assert.equal(frames, [], 'no patch of the victim reaches the old id');
-  } finally {
-    await t.close();
-  }
-});
+    );
+    try {
+      const ann = await withSession(t, { cart: ['apple'] });
+      const oldId = ann.id()!;
+      const attacker = ann.clone(); // a fixation attacker holding the pre-login cookie
+      const [victim, evil] = await Promise.all([t.connect(ann), t.connect(attacker)]);
+      const wv = watchEnd(victim);
+      const we = watchEnd(evil);
+      const login = await ann.fetch('/login', { method: 'POST' });
+      assert.is(login.status, 200);
+      assert.is.not(ann.id(), oldId, 'a new cookie');
+      assert.equal(await wv.ended, { reason: 'regenerated' });
+      assert.equal(await we.ended, { reason: 'regenerated' });
+      await Promise.all([wv.closed, we.closed]);
+      assert.is(await t.sync.get(oldId), undefined, 'the old id is dead');
+      const back = await t.connect(ann);
+      assert.equal(await request(back, 'test:read'), { cart: ['apple'], user: 'ann' });
+      // The attacker comes back with the old cookie: an empty session, not the victim's.
+      const again = await t.connect(attacker);
+      assert.equal(await request(again, 'test:read'), {});
+      const frames: string[] = [];
+      again.onAny((event: string, ...args: unknown[]) => frames.push(`${event} ${JSON.stringify(args)}`));
+      await ann.fetch('/write', post({ secret: 'card' }));
+      await sleep(50);
+      assert.equal(frames, [], 'no patch of the victim reaches the old id');
+    } finally {
+      await t.close();
+    }
+  },
+);
 
-regenerate('inside a request, the old sockets are told only once the response with the new cookie has finished', async () => {
-  let finishedAt = 0;
-  const t = await startSocketServer(
-    {},
-    {
-      routes(app) {
-        app.post('/slow-login', async (req, res) => {
-          await req.session.regenerate();
-          res.once('finish', () => (finishedAt = Date.now()));
-          await sleep(150); // the app keeps working after regenerate()
-          res.json({ ok: true });
-        });
+regenerate(
+  'inside a request, the old sockets are told only once the response with the new cookie has finished',
+  async () => {
+    let finishedAt = 0;
+    const t = await startSocketServer(
+      {},
+      {
+        routes(app) {
+          app.post('/slow-login', async (req, res) => {
+            await req.session.regenerate();
+            res.once('finish', () => (finishedAt = Date.now()));
+            await sleep(150); // the app keeps working after regenerate()
+            res.json({ ok: true });
+          });
+        },
       },
-    },
-  );
-  try {
-    const ann = await withSession(t);
-    const socket = await t.connect(ann);
-    let endedAt = 0;
-    socket.once('session:ended', () => (endedAt = Date.now()));
-    const w = watchEnd(socket);
-    await ann.fetch('/slow-login', { method: 'POST' });
-    await w.closed;
-    assert.ok(finishedAt > 0 && endedAt >= finishedAt, `ended at +${endedAt - finishedAt} ms after the response finished`);
-    assert.equal(w.log[0], 'session:ended {"reason":"regenerated"}');
-  } finally {
-    await t.close();
-  }
-});
+    );
+    try {
+      const ann = await withSession(t);
+      const socket = await t.connect(ann);
+      let endedAt = 0;
+      socket.once('session:ended', () => (endedAt = Date.now()));
+      const w = watchEnd(socket);
+      await ann.fetch('/slow-login', { method: 'POST' });
+      await w.closed;
+      assert.ok(
+        finishedAt > 0 && endedAt >= finishedAt,
+        `ended at +${endedAt - finishedAt} ms after the response finished`,
+      );
+      assert.equal(w.log[0], 'session:ended {"reason":"regenerated"}');
+    } finally {
+      await t.close();
+    }
+  },
+);
 
 regenerate.run();
 

@@ -76,7 +76,8 @@ const HELLO_CORPUS: [string, unknown][] = [
 ];
 
 const polluted = (): boolean =>
-  ({} as Record<string, unknown>).polluted !== undefined || Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted');
+  (({}) as Record<string, unknown>).polluted !== undefined ||
+  Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted');
 
 // ---
 
@@ -139,7 +140,11 @@ corpus('no ack, a non-function ack, extra arguments and unknown session:* events
       );
     assert.is(unanswered, 'ignored', 'an unknown event is left to the app');
     await sleep(50);
-    assert.equal(await request(socket, 'test:read'), { fire: 'and forget' }, 'the ack-less mutation applied; the others did nothing');
+    assert.equal(
+      await request(socket, 'test:read'),
+      { fire: 'and forget' },
+      'the ack-less mutation applied; the others did nothing',
+    );
     assert.is(socket.connected, true);
     assert.is((await request(socket, 'session:hello', { protocol: PROTOCOL_VERSION }, 'extra')).ok, true);
   } finally {
@@ -153,25 +158,37 @@ corpus.run();
 
 const rate = suite('mutations are rate limited per socket');
 
-rate('past the burst a socket gets rate_limited, recovers as tokens refill, and other sockets are unaffected', async () => {
-  const t = await startSocketServer({ clientWritable: ['n'], limits: { rate: 10, burst: 3 } });
-  try {
-    const ann = await withCookie(t);
-    const [socket, other] = await Promise.all([t.connect(ann), t.connect(ann)]);
-    const answers = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => request(socket, 'session:mutate', { mutation: `m${i}`, base: 0, ops: [op(['n'], i)] })),
-    );
-    const codes = answers.map((a) => (a.ok ? 'ok' : a.code));
-    assert.is(codes.filter((c) => c === 'ok').length, 3, codes.join());
-    assert.is(codes.filter((c) => c === 'rate_limited').length, 3, codes.join());
-    assert.is((await t.sync.get(ann.id()!))?.version, 3, 'refused ones changed nothing');
-    assert.is((await request(other, 'session:mutate', { mutation: 'o', base: 0, ops: [op(['n'], 'other')] })).ok, true, 'per socket');
-    await sleep(250); // 10/s: two tokens back
-    assert.is((await request(socket, 'session:mutate', { mutation: 'later', base: 0, ops: [op(['n'], 'later')] })).ok, true);
-  } finally {
-    await t.close();
-  }
-});
+rate(
+  'past the burst a socket gets rate_limited, recovers as tokens refill, and other sockets are unaffected',
+  async () => {
+    const t = await startSocketServer({ clientWritable: ['n'], limits: { rate: 10, burst: 3 } });
+    try {
+      const ann = await withCookie(t);
+      const [socket, other] = await Promise.all([t.connect(ann), t.connect(ann)]);
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          request(socket, 'session:mutate', { mutation: `m${i}`, base: 0, ops: [op(['n'], i)] }),
+        ),
+      );
+      const codes = answers.map((a) => (a.ok ? 'ok' : a.code));
+      assert.is(codes.filter((c) => c === 'ok').length, 3, codes.join());
+      assert.is(codes.filter((c) => c === 'rate_limited').length, 3, codes.join());
+      assert.is((await t.sync.get(ann.id()!))?.version, 3, 'refused ones changed nothing');
+      assert.is(
+        (await request(other, 'session:mutate', { mutation: 'o', base: 0, ops: [op(['n'], 'other')] })).ok,
+        true,
+        'per socket',
+      );
+      await sleep(250); // 10/s: two tokens back
+      assert.is(
+        (await request(socket, 'session:mutate', { mutation: 'later', base: 0, ops: [op(['n'], 'later')] })).ok,
+        true,
+      );
+    } finally {
+      await t.close();
+    }
+  },
+);
 
 rate.run();
 
@@ -200,34 +217,37 @@ function flakyStore(): { store: SessionStore; state: { down: boolean } } {
   return { store, state };
 }
 
-failures('a failing store: mutate and hello answer store_unavailable without detail; a handshake gets connect_error', async () => {
-  const { store, state } = flakyStore();
-  const t = await startSocketServer({ store, clientWritable: ['n'] });
-  try {
-    const ann = await withCookie(t);
-    await ann.fetch('/write', post({ n: 0 }));
-    await ann.fetch('/write', post({ n: 1 }));
-    const bob = await withCookie(t);
-    await bob.fetch('/write', post({ n: 0 }));
-    const socket = await t.connect(ann);
-    state.down = true;
-    const mutate = await request(socket, 'session:mutate', wrap([op(['n'], 2)]));
-    assert.is(mutate.code, 'store_unavailable');
-    assert.not.match(mutate.message, /10\.0\.0\.1/, 'no store detail');
-    const hello = await request(socket, 'session:hello', { protocol: PROTOCOL_VERSION, version: 1 });
-    assert.equal([hello.ok, hello.code], [false, 'store_unavailable']);
-    const refused = await t.connect(bob).then(
-      () => undefined,
-      (err) => err,
-    );
-    assert.is(refused?.data?.code, 'store_unavailable', 'a socket whose session cannot be loaded is refused');
-    assert.ok(await t.connect(ann), 'a session this process holds needs no store to connect');
-    state.down = false;
-    assert.equal(await request(socket, 'session:mutate', wrap([op(['n'], 2)])), { ok: true, version: 3 });
-  } finally {
-    state.down = false;
-    await t.close();
-  }
-});
+failures(
+  'a failing store: mutate and hello answer store_unavailable without detail; a handshake gets connect_error',
+  async () => {
+    const { store, state } = flakyStore();
+    const t = await startSocketServer({ store, clientWritable: ['n'] });
+    try {
+      const ann = await withCookie(t);
+      await ann.fetch('/write', post({ n: 0 }));
+      await ann.fetch('/write', post({ n: 1 }));
+      const bob = await withCookie(t);
+      await bob.fetch('/write', post({ n: 0 }));
+      const socket = await t.connect(ann);
+      state.down = true;
+      const mutate = await request(socket, 'session:mutate', wrap([op(['n'], 2)]));
+      assert.is(mutate.code, 'store_unavailable');
+      assert.not.match(mutate.message, /10\.0\.0\.1/, 'no store detail');
+      const hello = await request(socket, 'session:hello', { protocol: PROTOCOL_VERSION, version: 1 });
+      assert.equal([hello.ok, hello.code], [false, 'store_unavailable']);
+      const refused = await t.connect(bob).then(
+        () => undefined,
+        (err) => err,
+      );
+      assert.is(refused?.data?.code, 'store_unavailable', 'a socket whose session cannot be loaded is refused');
+      assert.ok(await t.connect(ann), 'a session this process holds needs no store to connect');
+      state.down = false;
+      assert.equal(await request(socket, 'session:mutate', wrap([op(['n'], 2)])), { ok: true, version: 3 });
+    } finally {
+      state.down = false;
+      await t.close();
+    }
+  },
+);
 
 failures.run();

@@ -4,7 +4,15 @@ import { z } from 'zod';
 import { MemoryStore } from '../../src/server/index.js';
 import { PROTOCOL_VERSION, applyOps, type JsonObject, type Op } from '../../src/shared/index.js';
 import type { Jar } from '../support/http.js';
-import { post, record, request, sleep, startSocketServer, until, type SocketTestServer } from '../support/socket-server.js';
+import {
+  post,
+  record,
+  request,
+  sleep,
+  startSocketServer,
+  until,
+  type SocketTestServer,
+} from '../support/socket-server.js';
 
 async function withCookie(t: SocketTestServer): Promise<Jar> {
   const jar = t.visitor();
@@ -12,7 +20,8 @@ async function withCookie(t: SocketTestServer): Promise<Jar> {
   return jar;
 }
 
-const hello = (socket: Parameters<typeof request>[0], payload: unknown): Promise<any> => request(socket, 'session:hello', payload);
+const hello = (socket: Parameters<typeof request>[0], payload: unknown): Promise<any> =>
+  request(socket, 'session:hello', payload);
 const mutate = (socket: Parameters<typeof request>[0], mutation: string, ops: Op[], base = 0): Promise<any> =>
   request(socket, 'session:mutate', { mutation, base, ops });
 const set = (path: string[], value: unknown): Op => ({ op: 'set', path, value }) as Op;
@@ -36,7 +45,12 @@ helloSuite('no version → the whole exposed session; the same version → uncha
       tag: route.tag,
       unchanged: true,
     });
-    assert.equal(await hello(socket, { protocol: PROTOCOL_VERSION, version: 1 }), { ok: true, version: 1, tag: route.tag, unchanged: true });
+    assert.equal(await hello(socket, { protocol: PROTOCOL_VERSION, version: 1 }), {
+      ok: true,
+      version: 1,
+      tag: route.tag,
+      unchanged: true,
+    });
   } finally {
     await t.close();
   }
@@ -76,38 +90,62 @@ helloSuite('a version the history no longer reaches, one ahead, or another sessi
     const tag = (await ann.json('/get/session')).tag;
     const snapshot = { ok: true, version: 5, tag, data: { n: 5 } };
     assert.equal(await hello(socket, { protocol: PROTOCOL_VERSION, version: 1, tag }), snapshot, 'too old');
-    assert.equal((await hello(socket, { protocol: PROTOCOL_VERSION, version: 3, tag })).patches.length, 2, 'still in history');
-    assert.equal(await hello(socket, { protocol: PROTOCOL_VERSION, version: 9, tag }), snapshot, 'ahead (a stale cache after a destroy)');
-    assert.equal(await hello(socket, { protocol: PROTOCOL_VERSION, version: 5, tag: 'another-session-tag' }), snapshot, 'another tag');
-    assert.equal(await hello(socket, { protocol: PROTOCOL_VERSION, version: 4, tag: null }), snapshot, 'a cache of no session');
+    assert.equal(
+      (await hello(socket, { protocol: PROTOCOL_VERSION, version: 3, tag })).patches.length,
+      2,
+      'still in history',
+    );
+    assert.equal(
+      await hello(socket, { protocol: PROTOCOL_VERSION, version: 9, tag }),
+      snapshot,
+      'ahead (a stale cache after a destroy)',
+    );
+    assert.equal(
+      await hello(socket, { protocol: PROTOCOL_VERSION, version: 5, tag: 'another-session-tag' }),
+      snapshot,
+      'another tag',
+    );
+    assert.equal(
+      await hello(socket, { protocol: PROTOCOL_VERSION, version: 4, tag: null }),
+      snapshot,
+      'a cache of no session',
+    );
   } finally {
     await t.close();
   }
 });
 
-helloSuite('with expose as paths or a function, a behind version gets a snapshot (history cannot be projected)', async () => {
-  for (const expose of [['a'], (d: JsonObject) => ({ a: d.a ?? null })]) {
-    const t = await startSocketServer({ expose: expose as never });
-    try {
-      const ann = await withCookie(t);
-      await ann.fetch('/write', post({ a: 1, b: 2 }));
-      await ann.fetch('/write', post({ a: 2 }));
-      const socket = await t.connect(ann);
-      const answer = await hello(socket, { protocol: PROTOCOL_VERSION, version: 1 });
-      assert.equal(answer.data, { a: 2 });
-      assert.is(answer.version, 2);
-      assert.is(answer.patches, undefined);
-    } finally {
-      await t.close();
+helloSuite(
+  'with expose as paths or a function, a behind version gets a snapshot (history cannot be projected)',
+  async () => {
+    for (const expose of [['a'], (d: JsonObject) => ({ a: d.a ?? null })]) {
+      const t = await startSocketServer({ expose: expose as never });
+      try {
+        const ann = await withCookie(t);
+        await ann.fetch('/write', post({ a: 1, b: 2 }));
+        await ann.fetch('/write', post({ a: 2 }));
+        const socket = await t.connect(ann);
+        const answer = await hello(socket, { protocol: PROTOCOL_VERSION, version: 1 });
+        assert.equal(answer.data, { a: 2 });
+        assert.is(answer.version, 2);
+        assert.is(answer.patches, undefined);
+      } finally {
+        await t.close();
+      }
     }
-  }
-});
+  },
+);
 
 helloSuite('a socket without a session gets version 0, tag null and the defaults', async () => {
   const t = await startSocketServer({ defaults: { cart: [], _internal: 1 } }, { mount: 'use' });
   try {
     const socket = await t.connect(t.visitor());
-    assert.equal(await hello(socket, { protocol: PROTOCOL_VERSION }), { ok: true, version: 0, tag: null, data: { cart: [] } });
+    assert.equal(await hello(socket, { protocol: PROTOCOL_VERSION }), {
+      ok: true,
+      version: 0,
+      tag: null,
+      data: { cart: [] },
+    });
     assert.equal(await hello(socket, { protocol: PROTOCOL_VERSION, version: 0, tag: null }), {
       ok: true,
       version: 0,
@@ -161,12 +199,19 @@ writable('a list of paths covers their subtrees; one op outside refuses the whol
   try {
     const ann = await withCookie(t);
     const socket = await t.connect(ann);
-    assert.equal(await mutate(socket, 'm1', [set(['prefs', 'theme'], 'dark'), set(['draft', 'text'], 'hi')]), { ok: true, version: 1 });
+    assert.equal(await mutate(socket, 'm1', [set(['prefs', 'theme'], 'dark'), set(['draft', 'text'], 'hi')]), {
+      ok: true,
+      version: 1,
+    });
     assert.equal(await mutate(socket, 'm2', [{ op: 'del', path: ['prefs', 'theme'] }]), { ok: true, version: 2 });
     const mixed = await mutate(socket, 'm3', [set(['prefs', 'lang'], 'fr'), set(['role'], 'admin')]);
     assert.is(mixed.code, 'forbidden');
     assert.match(mixed.message, /role/);
-    assert.is((await mutate(socket, 'm4', [set(['draft'], { text: 'x', other: 1 })])).code, 'forbidden', 'a parent of a listed path');
+    assert.is(
+      (await mutate(socket, 'm4', [set(['draft'], { text: 'x', other: 1 })])).code,
+      'forbidden',
+      'a parent of a listed path',
+    );
     assert.equal(await ann.json('/read'), { prefs: {}, draft: { text: 'hi' } });
   } finally {
     await t.close();
@@ -184,7 +229,10 @@ writable('per-path validators: a zod schema and a function, checked on the value
   try {
     const ann = await withCookie(t);
     const socket = await t.connect(ann);
-    assert.equal(await mutate(socket, 'a', [set(['prefs', 'theme'], 'dark'), set(['count'], 3)]), { ok: true, version: 1 });
+    assert.equal(await mutate(socket, 'a', [set(['prefs', 'theme'], 'dark'), set(['count'], 3)]), {
+      ok: true,
+      version: 1,
+    });
     const blue = await mutate(socket, 'b', [set(['prefs', 'theme'], 'blue')]);
     assert.is(blue.code, 'forbidden');
     assert.match(blue.message, /prefs\.theme/);
@@ -213,7 +261,11 @@ writable('a function over the ops sees the session id and data, and its string i
     await ann.fetch('/write', post({ _role: 'user' }));
     const socket = await t.connect(ann);
     assert.equal(await mutate(socket, 'a', [set(['notes'], ['x'])]), { ok: true, version: 2 });
-    assert.equal(await mutate(socket, 'b', [set(['_role'], 'admin')]), { ok: false, code: 'forbidden', message: 'only notes' });
+    assert.equal(await mutate(socket, 'b', [set(['_role'], 'admin')]), {
+      ok: false,
+      code: 'forbidden',
+      message: 'only notes',
+    });
     assert.is(seen[0]!.id, ann.id());
     assert.equal(seen[0]!.data, { _role: 'user' });
     assert.equal(await ann.json('/read'), { _role: 'user', notes: ['x'] });
@@ -222,25 +274,34 @@ writable('a function over the ops sees the session id and data, and its string i
   }
 });
 
-writable('a repeated mutation id gets the first answer and is applied once; a stale base is never refused', async () => {
-  const t = await startSocketServer({ clientWritable: ['n', 'list'] });
-  try {
-    const ann = await withCookie(t);
-    const socket = await t.connect(ann);
-    const frames = record(socket);
-    assert.equal(await mutate(socket, 'once', [set(['list'], ['a'])]), { ok: true, version: 1 });
-    await ann.fetch('/write', post({ list: ['a', 'b'] }));
-    assert.equal(await mutate(socket, 'once', [set(['list'], ['a'])]), { ok: true, version: 1 }, 'the first answer again');
-    assert.equal(await ann.json('/read'), { list: ['a', 'b'] }, 'not re-applied over the later write');
-    assert.equal(await mutate(socket, 'stale', [set(['n'], 1)], 0), { ok: true, version: 3 }, 'base 0 while at 2');
-    await until(() => frames.filter((f) => f.event === 'session:patch').length === 3);
-    await sleep(30);
-    const ids = frames.filter((f) => f.event === 'session:patch').map((f) => (f.args[0] as { mutation?: string }).mutation);
-    assert.equal(ids, ['once', undefined, 'stale'], 'one patch per applied change, carrying its mutation id');
-  } finally {
-    await t.close();
-  }
-});
+writable(
+  'a repeated mutation id gets the first answer and is applied once; a stale base is never refused',
+  async () => {
+    const t = await startSocketServer({ clientWritable: ['n', 'list'] });
+    try {
+      const ann = await withCookie(t);
+      const socket = await t.connect(ann);
+      const frames = record(socket);
+      assert.equal(await mutate(socket, 'once', [set(['list'], ['a'])]), { ok: true, version: 1 });
+      await ann.fetch('/write', post({ list: ['a', 'b'] }));
+      assert.equal(
+        await mutate(socket, 'once', [set(['list'], ['a'])]),
+        { ok: true, version: 1 },
+        'the first answer again',
+      );
+      assert.equal(await ann.json('/read'), { list: ['a', 'b'] }, 'not re-applied over the later write');
+      assert.equal(await mutate(socket, 'stale', [set(['n'], 1)], 0), { ok: true, version: 3 }, 'base 0 while at 2');
+      await until(() => frames.filter((f) => f.event === 'session:patch').length === 3);
+      await sleep(30);
+      const ids = frames
+        .filter((f) => f.event === 'session:patch')
+        .map((f) => (f.args[0] as { mutation?: string }).mutation);
+      assert.equal(ids, ['once', undefined, 'stale'], 'one patch per applied change, carrying its mutation id');
+    } finally {
+      await t.close();
+    }
+  },
+);
 
 writable('limits apply to browser writes: op count, size, depth, mutation id length', async () => {
   const t = await startSocketServer({ clientWritable: () => true, limits: { ops: 3, size: 1000, depth: 4 } });
@@ -284,45 +345,53 @@ const mirror = (start: JsonObject, frames: { event: string; args: unknown[] }[])
     .filter((f) => f.event === 'session:patch')
     .reduce((data, f) => applyOps(data, (f.args[0] as { ops: Op[] }).ops).data, start);
 
-exposure('default expose: `_` keys appear in no snapshot, patch or history; hidden-only changes are ops []', async () => {
-  const t = await startSocketServer({ clientWritable: ['note'] });
-  try {
-    const ann = await withCookie(t);
-    await ann.fetch('/write', post({ name: 'ann', _password: 'hunter2' }));
-    const socket = await t.connect(ann);
-    const w = wire(socket);
-    const first = await w.ask('session:hello', { protocol: PROTOCOL_VERSION });
-    await ann.fetch('/write', post({ _password: 'hunter3' }));
-    await ann.fetch('/write', post({ name: 'anna', _audit: ['hunter4'] }));
-    await w.ask('session:mutate', { mutation: 'm', base: 3, ops: [set(['note'], 'hi')] });
-    await t.sync.update(ann.id()!, (s) => {
-      s._password = 'hunter5';
-    });
-    await until(() => w.frames.filter((f) => f.event === 'session:patch').length === 4);
-    await w.ask('session:hello', { protocol: PROTOCOL_VERSION, version: 1 });
-    await w.ask('session:hello', { protocol: PROTOCOL_VERSION, version: 0, tag: 'x' });
-    const patches = w.frames.filter((f) => f.event === 'session:patch').map((f) => f.args[0] as { version: number; ops: Op[] });
-    assert.equal(
-      patches.map((p) => [p.version, p.ops]),
-      [
-        [2, []],
-        [3, [set(['name'], 'anna')]],
-        [4, [set(['note'], 'hi')]],
-        [5, []],
-      ],
-    );
-    assert.not.match(w.text(), /hunter|_password|_audit/);
-    assert.equal(mirror(first.data, w.frames), { name: 'anna', note: 'hi' }, 'the mirror is the exposed session');
-  } finally {
-    await t.close();
-  }
-});
+exposure(
+  'default expose: `_` keys appear in no snapshot, patch or history; hidden-only changes are ops []',
+  async () => {
+    const t = await startSocketServer({ clientWritable: ['note'] });
+    try {
+      const ann = await withCookie(t);
+      await ann.fetch('/write', post({ name: 'ann', _password: 'hunter2' }));
+      const socket = await t.connect(ann);
+      const w = wire(socket);
+      const first = await w.ask('session:hello', { protocol: PROTOCOL_VERSION });
+      await ann.fetch('/write', post({ _password: 'hunter3' }));
+      await ann.fetch('/write', post({ name: 'anna', _audit: ['hunter4'] }));
+      await w.ask('session:mutate', { mutation: 'm', base: 3, ops: [set(['note'], 'hi')] });
+      await t.sync.update(ann.id()!, (s) => {
+        s._password = 'hunter5';
+      });
+      await until(() => w.frames.filter((f) => f.event === 'session:patch').length === 4);
+      await w.ask('session:hello', { protocol: PROTOCOL_VERSION, version: 1 });
+      await w.ask('session:hello', { protocol: PROTOCOL_VERSION, version: 0, tag: 'x' });
+      const patches = w.frames
+        .filter((f) => f.event === 'session:patch')
+        .map((f) => f.args[0] as { version: number; ops: Op[] });
+      assert.equal(
+        patches.map((p) => [p.version, p.ops]),
+        [
+          [2, []],
+          [3, [set(['name'], 'anna')]],
+          [4, [set(['note'], 'hi')]],
+          [5, []],
+        ],
+      );
+      assert.not.match(w.text(), /hunter|_password|_audit/);
+      assert.equal(mirror(first.data, w.frames), { name: 'anna', note: 'hi' }, 'the mirror is the exposed session');
+    } finally {
+      await t.close();
+    }
+  },
+);
 
 exposure('expose as paths: an op on a parent carries only the exposed part, and the mirror stays exact', async () => {
   const t = await startSocketServer({ expose: ['profile.name', 'theme'] });
   try {
     const ann = await withCookie(t);
-    await ann.fetch('/write', post({ profile: { name: 'ann', email: 'ann@secret.test' }, theme: 'dark', token: 'tok-secret' }));
+    await ann.fetch(
+      '/write',
+      post({ profile: { name: 'ann', email: 'ann@secret.test' }, theme: 'dark', token: 'tok-secret' }),
+    );
     const socket = await t.connect(ann);
     const w = wire(socket);
     const first = await w.ask('session:hello', { protocol: PROTOCOL_VERSION });
@@ -387,7 +456,9 @@ exposure('with expose as paths, a change the feed lost is healed by one patch fr
     await ann.fetch('/write', post({ priv: 3 }));
     await ann.fetch('/write', post({ pub: { a: 3, b: 1 } }));
     await until(() => w.frames.filter((f) => f.event === 'session:patch').length === 3);
-    const patches = w.frames.filter((f) => f.event === 'session:patch').map((f) => f.args[0] as { base: number; version: number });
+    const patches = w.frames
+      .filter((f) => f.event === 'session:patch')
+      .map((f) => f.args[0] as { base: number; version: number });
     assert.equal(
       patches.map((p) => [p.base, p.version]),
       [

@@ -6,7 +6,15 @@ import * as assert from 'uvu/assert';
 import { RedisStore } from '../../src/server/redis-store.js';
 import type { SessionSyncOptions } from '../../src/server/options.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { post, record, request, sleep, startSocketServer, until, type SocketTestServer } from '../support/socket-server.js';
+import {
+  post,
+  record,
+  request,
+  sleep,
+  startSocketServer,
+  until,
+  type SocketTestServer,
+} from '../support/socket-server.js';
 
 /** Two "nodes": each its own RedisStore and Socket.IO server with the Redis adapter, one Redis. */
 async function cluster(
@@ -20,7 +28,10 @@ async function cluster(
     await store.ready();
     const pub = new Redis(redis.url);
     const sub = pub.duplicate();
-    const t = await startSocketServer({ store, ...options }, { io: { adapter: createAdapter(pub, sub, { key: `${prefix}io` }) } });
+    const t = await startSocketServer(
+      { store, ...options },
+      { io: { adapter: createAdapter(pub, sub, { key: `${prefix}io` }) } },
+    );
     closers.push(
       () => t.close(),
       () => store.close(),
@@ -75,28 +86,31 @@ nodes('a write on node B reaches the sockets on A and B once each, and handlers 
   }
 });
 
-nodes('a destroy on node A ends the socket on node B once; an idle session expires on the node that watches it', async () => {
-  const c = await cluster(await shared(), { ttl: 400 });
-  try {
-    const ann = c.a.visitor();
-    await ann.fetch('/write', post({ n: 1 }));
-    const onB = await c.b.connect(ann);
-    const ends: unknown[] = [];
-    onB.on('session:ended', (m) => ends.push(m));
-    await c.a.sync.destroy(ann.id()!);
-    await until(() => !onB.connected, 3000, 'the disconnect');
-    await sleep(100);
-    assert.equal(ends, [{ reason: 'destroyed' }]);
+nodes(
+  'a destroy on node A ends the socket on node B once; an idle session expires on the node that watches it',
+  async () => {
+    const c = await cluster(await shared(), { ttl: 400 });
+    try {
+      const ann = c.a.visitor();
+      await ann.fetch('/write', post({ n: 1 }));
+      const onB = await c.b.connect(ann);
+      const ends: unknown[] = [];
+      onB.on('session:ended', (m) => ends.push(m));
+      await c.a.sync.destroy(ann.id()!);
+      await until(() => !onB.connected, 3000, 'the disconnect');
+      await sleep(100);
+      assert.equal(ends, [{ reason: 'destroyed' }]);
 
-    const bob = c.a.visitor();
-    await bob.fetch('/write', post({ n: 1 }));
-    const bobOnB = await c.b.connect(bob);
-    const ended = new Promise((r) => bobOnB.once('session:ended', r));
-    assert.equal(await ended, { reason: 'expired' }, 'RedisStore noticed the expiry of a session node B holds');
-  } finally {
-    await c.close();
-  }
-});
+      const bob = c.a.visitor();
+      await bob.fetch('/write', post({ n: 1 }));
+      const bobOnB = await c.b.connect(bob);
+      const ended = new Promise((r) => bobOnB.once('session:ended', r));
+      assert.equal(await ended, { reason: 'expired' }, 'RedisStore noticed the expiry of a session node B holds');
+    } finally {
+      await c.close();
+    }
+  },
+);
 
 nodes.run();
 

@@ -7,7 +7,17 @@ import express from 'express';
 import { Server } from 'socket.io';
 import { createSessionSync } from '../../src/server/index.js';
 import { parseSetCookie, type Jar } from '../support/http.js';
-import { next, post, record, request, secret, sleep, startSocketServer, until, type SocketTestServer } from '../support/socket-server.js';
+import {
+  next,
+  post,
+  record,
+  request,
+  secret,
+  sleep,
+  startSocketServer,
+  until,
+  type SocketTestServer,
+} from '../support/socket-server.js';
 
 /** A visitor with a cookie but no record yet, as the browser SDK's first GET leaves it. */
 async function withCookie(t: SocketTestServer): Promise<Jar> {
@@ -137,7 +147,11 @@ handlers('a handler sees HTTP and out-of-band writes without reload()', async ()
     assert.equal(await request(socket, 'test:read'), { cart: ['apple'] });
     await t.sync.update(ann.id()!, [{ op: 'set', path: ['cart'], value: ['apple', 'pear'] }]);
     assert.equal(await request(socket, 'test:read'), { cart: ['apple', 'pear'] });
-    assert.equal(await request(socket, 'test:whoami'), { id: ann.id(), tag: (await ann.json('/get/session')).tag, version: 2 });
+    assert.equal(await request(socket, 'test:whoami'), {
+      id: ann.id(),
+      tag: (await ann.json('/get/session')).tag,
+      version: 2,
+    });
   } finally {
     await t.close();
   }
@@ -178,11 +192,16 @@ handlers('socketIO(defaults, key) renames the key and fills the defaults', async
   const io = new Server(http);
   sync.attach(io, { cart: [] }, 'data');
   io.on('connection', (socket) => {
-    socket.on('read', (ack: (v: unknown) => void) => ack([(socket.session as unknown as Record<string, unknown>).data, socket.session.val ?? null]));
+    socket.on('read', (ack: (v: unknown) => void) =>
+      ack([(socket.session as unknown as Record<string, unknown>).data, socket.session.val ?? null]),
+    );
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   const { io: client } = await import('socket.io-client');
-  const s = client(`http://127.0.0.1:${(http.address() as AddressInfo).port}`, { transports: ['websocket'], reconnection: false });
+  const s = client(`http://127.0.0.1:${(http.address() as AddressInfo).port}`, {
+    transports: ['websocket'],
+    reconnection: false,
+  });
   try {
     await new Promise((r) => s.once('connect', () => r(undefined)));
     assert.equal(await s.timeout(2000).emitWithAck('read'), [{ cart: [] }, null]);
@@ -210,39 +229,42 @@ handlers('bad socketIO() arguments and a second attach() are refused at once', a
   }
 });
 
-handlers('with autoSync: false, a handler’s edits wait for synchronize(); socket.session has no regenerate()', async () => {
-  const t = await startSocketServer(
-    { autoSync: false },
-    {
-      connection(socket) {
-        socket.on('edit', (ack: () => void) => {
-          (socket.session.val as Record<string, unknown>).draft = 'typed';
-          ack();
-        });
-        socket.on('save', async (ack: () => void) => {
-          await socket.session.synchronize({ model: 'socket.io', target: 'http' });
-          ack();
-        });
+handlers(
+  'with autoSync: false, a handler’s edits wait for synchronize(); socket.session has no regenerate()',
+  async () => {
+    const t = await startSocketServer(
+      { autoSync: false },
+      {
+        connection(socket) {
+          socket.on('edit', (ack: () => void) => {
+            (socket.session.val as Record<string, unknown>).draft = 'typed';
+            ack();
+          });
+          socket.on('save', async (ack: () => void) => {
+            await socket.session.synchronize({ model: 'socket.io', target: 'http' });
+            ack();
+          });
+        },
       },
-    },
-  );
-  try {
-    const ann = await withCookie(t);
-    const socket = await t.connect(ann);
-    await request(socket, 'edit');
-    await sleep(30);
-    assert.equal(await ann.json('/read'), {}, 'not committed by itself');
-    assert.equal(await request(socket, 'test:read'), { draft: 'typed' }, 'but the handle sees its own edit');
-    await request(socket, 'save');
-    assert.equal(await ann.json('/read'), { draft: 'typed' });
-    const server = t.sockets[0]!;
-    assert.is((server.session as unknown as Record<string, unknown>).regenerate, undefined);
-    assert.type(server.session.destroy, 'function');
-    assert.type(server.session.logoutOthers, 'function');
-  } finally {
-    await t.close();
-  }
-});
+    );
+    try {
+      const ann = await withCookie(t);
+      const socket = await t.connect(ann);
+      await request(socket, 'edit');
+      await sleep(30);
+      assert.equal(await ann.json('/read'), {}, 'not committed by itself');
+      assert.equal(await request(socket, 'test:read'), { draft: 'typed' }, 'but the handle sees its own edit');
+      await request(socket, 'save');
+      assert.equal(await ann.json('/read'), { draft: 'typed' });
+      const server = t.sockets[0]!;
+      assert.is((server.session as unknown as Record<string, unknown>).regenerate, undefined);
+      assert.type(server.session.destroy, 'function');
+      assert.type(server.session.logoutOthers, 'function');
+    } finally {
+      await t.close();
+    }
+  },
+);
 
 handlers.run();
 
@@ -408,7 +430,11 @@ cookies('with io.use(socketIO()) alone, a cookie-less socket gets no cookie and 
     assert.equal(await request(socket, 'test:whoami'), { id: null, tag: null, version: 0 });
     const write = await request(socket, 'test:write', { a: 1 });
     assert.is(write.code, 'unauthenticated');
-    const mutate = await request(socket, 'session:mutate', { mutation: 'm1', base: 0, ops: [{ op: 'set', path: ['prefs'], value: 1 }] });
+    const mutate = await request(socket, 'session:mutate', {
+      mutation: 'm1',
+      base: 0,
+      ops: [{ op: 'set', path: ['prefs'], value: 1 }],
+    });
     assert.equal(mutate.code, 'unauthenticated');
     assert.is(mutate.ok, false);
     // A visitor with a cookie is served as with attach().
@@ -486,7 +512,10 @@ origins('origins as a list and as a function; trustProxy makes X-Forwarded-Host 
     const p = await startSocketServer({ trustProxy });
     try {
       const headers = { 'x-forwarded-host': 'public.example', 'x-forwarded-proto': 'https' };
-      const attempt = p.connect(undefined, { origin: 'https://public.example', extraHeaders: { origin: 'https://public.example', ...headers } });
+      const attempt = p.connect(undefined, {
+        origin: 'https://public.example',
+        extraHeaders: { origin: 'https://public.example', ...headers },
+      });
       if (trustProxy) await attempt;
       else assert.is((await attempt.then(() => ({})).catch((e) => e)).data?.code, 'forbidden');
     } finally {

@@ -9,7 +9,12 @@
 import type { Server as HttpServer } from 'node:http';
 import express, { type Express } from 'express';
 import { Server, type ServerOptions, type Socket as ServerSocket } from 'socket.io';
-import { io as connectClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
+import {
+  io as connectClient,
+  type Socket as ClientSocket,
+  type ManagerOptions,
+  type SocketOptions,
+} from 'socket.io-client';
 import { createSessionSync, type SessionSync } from '../../src/server/session-sync.js';
 import type { SessionSyncOptions } from '../../src/server/options.js';
 import { Jar, serve } from './http.js';
@@ -85,7 +90,10 @@ export interface SocketTestServer {
  * const ann = t.visitor(); await ann.fetch('/write', post({ a: 1 }))
  * const socket = await t.connect(ann)
  */
-export async function startSocketServer(options: SessionSyncOptions = {}, start: StartOptions = {}): Promise<SocketTestServer> {
+export async function startSocketServer(
+  options: SessionSyncOptions = {},
+  start: StartOptions = {},
+): Promise<SocketTestServer> {
   const sync = createSessionSync({ secret, ...options });
   const app = express();
   app.use(express.json());
