@@ -2,6 +2,7 @@ import '../setup/env.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSession, SessionSyncError, type Session, type SessionOptions, type Status, type SyncSocket } from '../../src/browser/index.js';
+import { io } from 'socket.io-client';
 import type { JsonObject } from '../../src/shared/index.js';
 import type { Browser } from '../support/cookie-fetch.js';
 import { deadSocket, until } from '../support/fake-route.js';
@@ -182,6 +183,32 @@ patches('after the server closes the connection the mirror reconnects and catche
     await b.jar.fetch('/merge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ missed: true }) });
     await until(() => s.status === 'live' && s.data.missed === true, 'reconnected and caught up');
     assert.equal(statuses, ['offline', 'live']);
+  } finally {
+    open.close();
+    await t.close();
+  }
+});
+
+patches('a handshake the server refuses (foreign Origin) is status error, data kept, retried', async () => {
+  const t = await startServer();
+  const open = tracker();
+  try {
+    const b = t.browser();
+    await b.jar.fetch('/merge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kept: true }) });
+    const socket = io(t.url, {
+      autoConnect: false,
+      transports: ['websocket'],
+      reconnectionDelay: 50,
+      extraHeaders: { cookie: b.jar.header, origin: 'http://evil.example' },
+    }) as SyncSocket;
+    const s = open.open(b, t, { name: unique(), socket });
+    const statuses: Status[] = [];
+    s.on('status', (st) => statuses.push(st));
+    await until(() => s.status === 'error', 'error');
+    assert.equal(s.data, { kept: true });
+    assert.ok(statuses.includes('cached'));
+    await new Promise((r) => setTimeout(r, 400));
+    assert.is(s.status, 'error', 'never live from a refused origin');
   } finally {
     open.close();
     await t.close();
@@ -401,7 +428,7 @@ ending('regenerate(): the mirror re-GETs, reconnects with the new cookie, adopts
     await until(() => s.tag === tag && s.status === 'live', 'the new tag, live');
     assert.is.not(tag, oldTag);
     assert.equal(s.data, { prefs: { theme: 'dark' } });
-    assert.not.ok(statuses.includes('ended'));
+    assert.equal(statuses.filter((st) => st !== 'live'), [], 'no flicker: never ended, offline or cached');
     assert.equal(ended, []);
     // Writes go to the new session.
     await s.set('prefs.theme', 'light');
