@@ -113,6 +113,11 @@ account('sign-out ends every tab', async (ctx) => {
   assert.is(await h.sessionId(), undefined, 'the cookie is cleared');
 });
 
+account('nothing was logged as an error while signing in and out', async ({ a, b }) => {
+  assert.equal(a.errors, []);
+  assert.equal(b.errors, []);
+});
+
 account('after a reload the old data is gone, even from the cache', async (ctx) => {
   const { h, a } = ctx;
   // Unreachable first: only the browser's cache could bring the old data back.
