@@ -48,12 +48,17 @@ class ConnectRefusal extends Error {
   }
 }
 
-function checkArguments(defaults: JsonObject, key: string): void {
+function checkArguments(core: Core, defaults: JsonObject, key: string): void {
   if (!isPlainObject(defaults)) throw new TypeError('session-sync: socketIO(defaults) must be a plain JSON object');
   assertJson(defaults);
-  if (typeof key !== 'string' || key === '' || ['id', 'version', 'synchronize', 'tag'].includes(key)) {
+  if (typeof key !== 'string' || key === '')
+    throw new TypeError('session-sync: socketIO(defaults, key) needs a non-empty key');
+  // The key becomes a property of the handle: it may not hide one of the handle's own
+  // (`data`, the seed's example, is safe: the handle never reads it through `this`).
+  const probe = new SocketSession(core, {}, '\u0000probe');
+  if (key !== 'data' && key in probe) {
     throw new TypeError(
-      'session-sync: socketIO(defaults, key) needs a non-empty key other than id, version, tag or synchronize',
+      `session-sync: socketIO(defaults, key): "${key}" is taken by socket.session itself; pick another key`,
     );
   }
 }
@@ -86,7 +91,8 @@ class SocketBinding {
     if (this.namespaces.has(nsp)) return;
     this.namespaces.add(nsp);
     this.side.broadcaster.addNamespace(nsp);
-    nsp.on('connection', (socket: AnySocket) => {
+    // First in line, so the app's own connection listeners find `socket.session` set.
+    nsp.prependListener('connection', (socket: AnySocket) => {
       if (socket.recovered && !(socket.session instanceof SocketSession)) this.recover(socket);
     });
   }
@@ -142,9 +148,7 @@ class SocketBinding {
   };
 
   private install(socket: AnySocket, session: SocketSession, entry: LiveSession | undefined): void {
-    session.bind(entry);
     socket.session = session as SocketSessionOf;
-    if (entry) void socket.join(roomOf(entry.id));
     // Every message of the session counts as activity (idle TTL), at a bounded rate.
     socket.use((_packet, next) => {
       const live = session.live;
@@ -152,7 +156,14 @@ class SocketBinding {
       next();
     });
     serveProtocol(socket, this.core, session);
-    if (!entry) return;
+    if (entry) this.bind(socket, session, entry);
+  }
+
+  // The socket holds the entry (made live by the feed) for as long as it is connected, and
+  // for the recovery window after a drop Socket.IO may undo.
+  private bind(socket: AnySocket, session: SocketSession, entry: LiveSession): void {
+    session.bind(entry);
+    void socket.join(roomOf(entry.id));
     let released = false;
     const release = (reason?: string): void => {
       if (released) return;
@@ -170,12 +181,12 @@ class SocketBinding {
   // Connection-state recovery skips middlewares: set the restored socket up again from its
   // new handshake (the origin check included), and put it in the room its cookie names now.
   private recover(socket: AnySocket): void {
-    const refusal = this.originRefusal(socket);
-    if (refusal) {
+    const session = new SocketSession(this.core, this.defaults, this.key);
+    if (this.originRefusal(socket)) {
+      socket.session = session as SocketSessionOf; // for the app's own connection listeners
       socket.disconnect(true);
       return;
     }
-    const session = new SocketSession(this.core, this.defaults, this.key);
     // Within the recovery window the entry is still held: the session is there at once.
     let kept = this.side.takeLingering(socket.id);
     if (kept?.ended) {
@@ -205,20 +216,13 @@ class SocketBinding {
     }
     // Not held here (another node served it before): load it, and hold the socket's events
     // until it is there.
-    socket.session = session as SocketSessionOf;
     const ready = this.side.acquire(id, false).then(
       (entry) => {
         if (!socket.connected) return this.side.release(entry);
-        session.bind(entry);
-        void socket.join(roomOf(entry.id));
-        let released = false;
-        socket.once('disconnect', () => {
-          if (!released) this.side.release(entry);
-          released = true;
-        });
+        this.bind(socket, session, entry);
       },
       (err: unknown) => {
-        debug('loading %s for a recovered socket failed: %o', id, err);
+        debug('loading %s for a restored socket failed: %o', id, err);
         session.failedToLoad(err);
       },
     );
@@ -243,7 +247,7 @@ export function createSocketMiddleware(
   defaults: JsonObject,
   key: string,
 ): (socket: unknown, next: Next) => void {
-  checkArguments(defaults, key);
+  checkArguments(core, defaults, key);
   return new SocketBinding(core, defaults, key).middleware as (socket: unknown, next: Next) => void;
 }
 
@@ -268,7 +272,7 @@ export function attachToServer(core: Core, io: unknown, defaults: JsonObject, ke
   if (!server || typeof server.use !== 'function' || typeof server.of !== 'function' || !server.engine) {
     throw new TypeError('session-sync: attach(io) needs a Socket.IO Server that is attached to an HTTP server');
   }
-  checkArguments(defaults, key);
+  checkArguments(core, defaults, key);
   let cores = attached.get(server);
   if (!cores) attached.set(server, (cores = new Set()));
   if (cores.has(core)) throw new Error('session-sync: attach(io) was already called for this server');

@@ -217,6 +217,9 @@ handlers('bad socketIO() arguments and a second attach() are refused at once', a
   try {
     assert.throws(() => sync.socketIO([] as never), TypeError);
     assert.throws(() => sync.socketIO({}, ''), TypeError);
+    assert.throws(() => sync.socketIO({}, 'destroy'), /taken by socket.session/);
+    assert.throws(() => sync.socketIO({}, 'id'), /taken/);
+    assert.type(sync.socketIO({}, 'data'), 'function', 'the seed’s own example key');
     assert.throws(() => sync.socketIO({ d: new Date() as never }), TypeError);
     assert.throws(() => sync.attach({}), TypeError);
     const io = new Server(createServer());
@@ -616,5 +619,38 @@ recovery('a socket restored after regenerate() is told, and is in the new sessio
     await t.close();
   }
 });
+
+recovery(
+  'with io.use(socketIO()), the app’s connection listener finds socket.session on a restored socket',
+  async () => {
+    const seen: (string | null)[] = [];
+    const t = await startSocketServer(
+      {},
+      {
+        mount: 'use',
+        io: { connectionStateRecovery: {} },
+        connection(socket) {
+          seen.push(socket.session?.id ?? null); // read synchronously, as apps do
+        },
+      },
+    );
+    try {
+      const ann = await withCookie(t);
+      const socket = await t.connect(ann, { reconnection: true, reconnectionDelay: 20, reconnectionDelayMax: 50 });
+      const frames = record(socket);
+      await ann.fetch('/write', post({ a: 1 }));
+      await until(() => patches(frames).length === 1);
+      const back = new Promise<void>((r) => socket.io.once('reconnect', () => r()));
+      socket.io.engine.close();
+      await back;
+      await until(() => socket.connected);
+      assert.is(socket.recovered, true);
+      assert.equal(seen, [ann.id()!, ann.id()!]);
+      assert.equal(await request(socket, 'test:read'), { a: 1 });
+    } finally {
+      await t.close();
+    }
+  },
+);
 
 recovery.run();
