@@ -6,6 +6,15 @@
  */
 export { createSession } from './session.js';
 export { session } from './default.js';
-export type { CacheOptions, PathInput, Session, SessionEvents, SessionOptions, Snapshot, Status, SyncSocket } from './types.js';
+export type {
+  CacheOptions,
+  PathInput,
+  Session,
+  SessionEvents,
+  SessionOptions,
+  Snapshot,
+  Status,
+  SyncSocket,
+} from './types.js';
 export { SessionSyncError } from '../shared/index.js';
 export type { ErrorCode, JsonObject, JsonValue } from '../shared/index.js';

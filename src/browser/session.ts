@@ -214,8 +214,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     if (!applyPatch(parsed.value)) {
       behind = Math.max(behind, parsed.value.version);
       hello();
-    }
-    else if (server.version !== before) commit();
+    } else if (server.version !== before) commit();
     else show();
   }
 
@@ -223,7 +222,11 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     if (!socket?.connected || syncing || over) return;
     syncing = true;
     // Without a version the server answers with the whole state (JSON drops the undefined).
-    socket.emit('session:hello', { protocol: PROTOCOL_VERSION, tag: server.tag, version: complete ? server.version : undefined }, onHello);
+    socket.emit(
+      'session:hello',
+      { protocol: PROTOCOL_VERSION, tag: server.tag, version: complete ? server.version : undefined },
+      onHello,
+    );
   }
 
   function onHello(raw: unknown): void {
@@ -238,7 +241,10 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
       return later(hello);
     }
     if ('data' in ack) adopt(ack, true, 'server');
-    else if (ack.tag !== server.tag || ('patches' in ack ? !ack.patches.every(applyPatch) : ack.version > server.version)) {
+    else if (
+      ack.tag !== server.tag ||
+      ('patches' in ack ? !ack.patches.every(applyPatch) : ack.version > server.version)
+    ) {
       complete = false; // ask for the whole state
       return hello();
     } else commit();
@@ -316,8 +322,9 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
       if (!live && !renewing) setStatus(o.socket === false ? 'live' : 'cached');
     } catch (err) {
       o.log('GET failed', err);
-      if (closed || over) return;
-      if (!live && !renewing) setStatus('offline');
+      // While the socket is live it carries the data: the next connect retries the GET.
+      if (closed || over || live) return;
+      if (!renewing) setStatus('offline');
       getTimer = setTimeout(load, getDelay);
       getDelay = Math.min(getDelay * 2, MAX_DELAY);
     }
@@ -420,7 +427,8 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
       if (!known) {
         if (fresh) adopt(cached, saved!.full === true, 'cache');
         else server = { ...EMPTY, tag: owner };
-      } else if (fresh && saved!.full && cached.tag === server.tag && cached.version > server.version) adopt(cached, true, 'cache');
+      } else if (fresh && saved!.full && cached.tag === server.tag && cached.version > server.version)
+        adopt(cached, true, 'cache');
     }
     show();
     await load();

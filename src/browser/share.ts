@@ -15,7 +15,14 @@ type Node = JsonObject | unknown[];
  * share(a, { x: { y: 1 }, z: 2 }).x === a.x // true
  */
 export function share<V>(prev: V, next: V): V {
-  if (prev === next || !prev || !next || typeof prev !== 'object' || typeof next !== 'object' || Array.isArray(prev) !== Array.isArray(next)) {
+  if (
+    prev === next ||
+    !prev ||
+    !next ||
+    typeof prev !== 'object' ||
+    typeof next !== 'object' ||
+    Array.isArray(prev) !== Array.isArray(next)
+  ) {
     return next;
   }
   const p = prev as Node as Record<string, unknown>;

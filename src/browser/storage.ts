@@ -25,7 +25,11 @@ function idbStore(factory: IDBFactory): [UseStore, () => void] {
   };
   return [
     (mode, fn) => (db ||= open()).then((d) => fn(d.transaction('kv', mode).objectStore('kv'))),
-    () => db?.then((d) => d.close(), () => {}),
+    () =>
+      db?.then(
+        (d) => d.close(),
+        () => {},
+      ),
   ];
 }
 
@@ -42,7 +46,11 @@ function idbStore(factory: IDBFactory): [UseStore, () => void] {
  * const storage = openStorage(indexedDB, 1000, console.warn)
  * await storage.set('a|snap', { version: 1 })
  */
-export function openStorage(factory: IDBFactory | null | undefined, timeout: number, warn?: (why: unknown) => void): Storage {
+export function openStorage(
+  factory: IDBFactory | null | undefined,
+  timeout: number,
+  warn?: (why: unknown) => void,
+): Storage {
   const memory = new Map<string, unknown>();
   let [store, close] = factory ? idbStore(factory) : [];
   const guard = <R>(run: (s: UseStore) => Promise<R>): Promise<R | undefined> => {

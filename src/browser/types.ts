@@ -1,5 +1,12 @@
 import type { Socket } from 'socket.io-client';
-import type { ClientToServerEvents, JsonObject, JsonValue, PathInput, ServerToClientEvents, SessionSyncError } from '../shared/index.js';
+import type {
+  ClientToServerEvents,
+  JsonObject,
+  JsonValue,
+  PathInput,
+  ServerToClientEvents,
+  SessionSyncError,
+} from '../shared/index.js';
 
 /**
  * Where a mirror stands.

@@ -56,7 +56,11 @@ cached('maxAge: a cache older than that is not shown', async () => {
 
 cached('exclude: listed paths never reach IndexedDB, and the next page asks for the whole session', async () => {
   const name = unique();
-  const route = fakeRoute({ version: 5, tag: 'T', data: { profile: { email: 'a@b.c', name: 'Ann' }, token: 'secret' } });
+  const route = fakeRoute({
+    version: 5,
+    tag: 'T',
+    data: { profile: { email: 'a@b.c', name: 'Ann' }, token: 'secret' },
+  });
   const cache = { exclude: ['profile.email', ['token']] };
   const first = createSession({ fetch: route.fetch, socket: false, name, channel: false, cache });
   await until(() => first.status === 'live', 'the first GET');
@@ -91,7 +95,13 @@ cached('cache: false stores nothing', async () => {
 
 cached('initial from snapshot(req) is shown at once, before any I/O', async () => {
   const route = fakeRoute({ version: 9, tag: 'T', data: { a: 2 } });
-  const s = createSession({ initial: { version: 8, tag: 'T', data: { a: 1 } }, fetch: route.fetch, socket: false, name: unique(), channel: false });
+  const s = createSession({
+    initial: { version: 8, tag: 'T', data: { a: 1 } },
+    fetch: route.fetch,
+    socket: false,
+    name: unique(),
+    channel: false,
+  });
   assert.is(s.status, 'cached');
   assert.equal(s.data, { a: 1 });
   assert.equal(await s.ready, { a: 1 });
@@ -127,30 +137,33 @@ outbox('a write made offline is shown again after a reload, still pending', asyn
   again.disconnect();
 });
 
-outbox('a different tag seen without notice drops the old outbox and cache: no replay into another session', async () => {
-  const name = unique();
-  const route = fakeRoute({ version: 4, tag: 'ANN', data: { owner: 'ann' } });
-  const socket = deadSocket();
-  const ann = createSession({ fetch: route.fetch, socket, name, channel: false });
-  await until(() => ann.status === 'cached' && ann.tag === 'ANN', 'the GET');
-  const dropped = ann.set('cart', ['ann-item']);
-  ann.close();
-  socket.disconnect();
+outbox(
+  'a different tag seen without notice drops the old outbox and cache: no replay into another session',
+  async () => {
+    const name = unique();
+    const route = fakeRoute({ version: 4, tag: 'ANN', data: { owner: 'ann' } });
+    const socket = deadSocket();
+    const ann = createSession({ fetch: route.fetch, socket, name, channel: false });
+    await until(() => ann.status === 'cached' && ann.tag === 'ANN', 'the GET');
+    const dropped = ann.set('cart', ['ann-item']);
+    ann.close();
+    socket.disconnect();
 
-  // Meanwhile someone else signed in on this browser.
-  route.snapshot = { version: 2, tag: 'BOB', data: { owner: 'bob' } };
-  const again = deadSocket();
-  const bob = createSession({ fetch: route.fetch, socket: again, name, channel: false });
-  assert.equal(await bob.ready, { owner: 'ann', cart: ['ann-item'] }, 'the cache is shown first');
-  await until(() => bob.tag === 'BOB', 'the GET');
-  assert.equal(bob.data, { owner: 'bob' });
-  assert.is(bob.pending, 0);
-  bob.close();
-  again.disconnect();
-  const stored = JSON.stringify(await idbDump());
-  assert.not.ok(stored.includes('ann-item'), stored);
-  void dropped;
-});
+    // Meanwhile someone else signed in on this browser.
+    route.snapshot = { version: 2, tag: 'BOB', data: { owner: 'bob' } };
+    const again = deadSocket();
+    const bob = createSession({ fetch: route.fetch, socket: again, name, channel: false });
+    assert.equal(await bob.ready, { owner: 'ann', cart: ['ann-item'] }, 'the cache is shown first');
+    await until(() => bob.tag === 'BOB', 'the GET');
+    assert.equal(bob.data, { owner: 'bob' });
+    assert.is(bob.pending, 0);
+    bob.close();
+    again.disconnect();
+    const stored = JSON.stringify(await idbDump());
+    assert.not.ok(stored.includes('ann-item'), stored);
+    void dropped;
+  },
+);
 
 outbox('a tag appearing where there was none (null → T) is adoption: the outbox stays', async () => {
   const name = unique();

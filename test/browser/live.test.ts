@@ -1,7 +1,14 @@
 import '../setup/env.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createSession, SessionSyncError, type Session, type SessionOptions, type Status, type SyncSocket } from '../../src/browser/index.js';
+import {
+  createSession,
+  SessionSyncError,
+  type Session,
+  type SessionOptions,
+  type Status,
+  type SyncSocket,
+} from '../../src/browser/index.js';
 import { io } from 'socket.io-client';
 import type { JsonObject } from '../../src/shared/index.js';
 import type { Browser } from '../support/cookie-fetch.js';
@@ -63,7 +70,11 @@ start('the first page goes live; the reload shows the cache at once, then live',
   const open = tracker();
   try {
     const b = t.browser();
-    await b.jar.fetch('/merge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ann' }) });
+    await b.jar.fetch('/merge', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'ann' }),
+    });
     const name = unique();
     const first = open.open(b, t, { name });
     const statuses: Status[] = [];
@@ -118,14 +129,22 @@ patches('an Express write reaches the mirror as a patch, version by version', as
     await until(() => s.status === 'live', 'live');
     const before = s.getSnapshot();
     for (let i = 1; i <= 3; i++) {
-      await b.jar.fetch('/merge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ count: i }) });
+      await b.jar.fetch('/merge', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ count: i }),
+      });
       await until(() => s.data.count === i, `count ${i}`);
     }
     assert.is(s.version, (await serverData(b)).version);
     assert.is.not(s.getSnapshot(), before);
     // Another visitor's write never shows here.
     const other = t.browser();
-    await other.jar.fetch('/merge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ count: 99 }) });
+    await other.jar.fetch('/merge', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ count: 99 }),
+    });
     await new Promise((r) => setTimeout(r, 50));
     assert.is(s.data.count, 3);
   } finally {
@@ -154,7 +173,11 @@ patches('a missed patch (version gap) triggers a resync, never a wrong merge', a
     const s = open.open(b, t, { name: unique(), socket });
     await until(() => s.status === 'live', 'live');
     const post = (body: JsonObject) =>
-      b.jar.fetch('/merge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      b.jar.fetch('/merge', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     await post({ a: 1 });
     await new Promise((r) => setTimeout(r, 30));
     assert.is(drop, 0, 'the patch was dropped');
@@ -180,7 +203,11 @@ patches('after the server closes the connection the mirror reconnects and catche
     s.on('status', (st) => statuses.push(st));
     t.io.disconnectSockets(true);
     await until(() => s.status === 'offline', 'offline');
-    await b.jar.fetch('/merge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ missed: true }) });
+    await b.jar.fetch('/merge', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ missed: true }),
+    });
     await until(() => s.status === 'live' && s.data.missed === true, 'reconnected and caught up');
     assert.equal(statuses, ['offline', 'live']);
   } finally {
@@ -194,7 +221,11 @@ patches('a handshake the server refuses (foreign Origin) is status error, data k
   const open = tracker();
   try {
     const b = t.browser();
-    await b.jar.fetch('/merge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kept: true }) });
+    await b.jar.fetch('/merge', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ kept: true }),
+    });
     const socket = io(t.url, {
       autoConnect: false,
       transports: ['websocket'],
@@ -411,33 +442,40 @@ offline.run();
 
 const ending = suite('regenerate moves the tag and keeps the data; destroy ends the mirror');
 
-ending('regenerate(): the mirror re-GETs, reconnects with the new cookie, adopts the new tag, keeps the data', async () => {
-  const t = await startServer();
-  const open = tracker();
-  try {
-    const b = t.browser();
-    const s = open.open(b, t, { name: unique() });
-    await until(() => s.status === 'live', 'live');
-    await s.set('prefs.theme', 'dark');
-    const oldTag = s.tag;
-    const statuses: Status[] = [];
-    s.on('status', (st) => statuses.push(st));
-    const ended: string[] = [];
-    s.on('ended', (r) => ended.push(r));
-    const { tag } = await b.jar.json<{ tag: string }>('/regenerate', { method: 'POST' });
-    await until(() => s.tag === tag && s.status === 'live', 'the new tag, live');
-    assert.is.not(tag, oldTag);
-    assert.equal(s.data, { prefs: { theme: 'dark' } });
-    assert.equal(statuses.filter((st) => st !== 'live'), [], 'no flicker: never ended, offline or cached');
-    assert.equal(ended, []);
-    // Writes go to the new session.
-    await s.set('prefs.theme', 'light');
-    assert.equal((await serverData(b)).data, { prefs: { theme: 'light' } });
-  } finally {
-    open.close();
-    await t.close();
-  }
-});
+ending(
+  'regenerate(): the mirror re-GETs, reconnects with the new cookie, adopts the new tag, keeps the data',
+  async () => {
+    const t = await startServer();
+    const open = tracker();
+    try {
+      const b = t.browser();
+      const s = open.open(b, t, { name: unique() });
+      await until(() => s.status === 'live', 'live');
+      await s.set('prefs.theme', 'dark');
+      const oldTag = s.tag;
+      const statuses: Status[] = [];
+      s.on('status', (st) => statuses.push(st));
+      const ended: string[] = [];
+      s.on('ended', (r) => ended.push(r));
+      const { tag } = await b.jar.json<{ tag: string }>('/regenerate', { method: 'POST' });
+      await until(() => s.tag === tag && s.status === 'live', 'the new tag, live');
+      assert.is.not(tag, oldTag);
+      assert.equal(s.data, { prefs: { theme: 'dark' } });
+      assert.equal(
+        statuses.filter((st) => st !== 'live'),
+        [],
+        'no flicker: never ended, offline or cached',
+      );
+      assert.equal(ended, []);
+      // Writes go to the new session.
+      await s.set('prefs.theme', 'light');
+      assert.equal((await serverData(b)).data, { prefs: { theme: 'light' } });
+    } finally {
+      open.close();
+      await t.close();
+    }
+  },
+);
 
 ending('destroy(): cache and outbox wiped, then ended; stays ended until refresh()', async () => {
   const t = await startServer();
@@ -460,7 +498,11 @@ ending('destroy(): cache and outbox wiped, then ended; stays ended until refresh
     assert.is(s.status, 'ended', 'no reconnect by itself');
     await assert_rejects(s.set('prefs.theme', 'x'), 'ended');
 
-    const reload = open.open(b, t, { name, socket: open.dead(), fetch: () => Promise.reject(new TypeError('offline')) });
+    const reload = open.open(b, t, {
+      name,
+      socket: open.dead(),
+      fetch: () => Promise.reject(new TypeError('offline')),
+    });
     await until(() => reload.status === 'offline', 'offline');
     assert.equal(reload.data, {}, 'the cache was wiped');
     assert.is(reload.pending, 0);
@@ -494,8 +536,15 @@ tabs('writes from either tab and from Express leave both tabs with the same data
     assert.is(two.tag, one.tag);
     await one.set('prefs.theme', 'dark');
     await two.set('n', 2);
-    await b.jar.fetch('/merge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: 'http' }) });
-    await until(() => one.version === two.version && one.data.from === 'http' && two.data.from === 'http', 'both caught up');
+    await b.jar.fetch('/merge', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ from: 'http' }),
+    });
+    await until(
+      () => one.version === two.version && one.data.from === 'http' && two.data.from === 'http',
+      'both caught up',
+    );
     assert.equal(one.data, two.data);
     assert.equal(one.data, { prefs: { theme: 'dark' }, n: 2, from: 'http' });
   } finally {
@@ -515,7 +564,11 @@ tabs('a tab whose socket cannot connect still follows through the channel', asyn
     const two = open.open(b, t, { name, channel: `tabs-${name}`, socket: open.dead() });
     await until(() => two.tag === one.tag, 'the second tab has the GET');
     await one.set('prefs.theme', 'dark');
-    await b.jar.fetch('/merge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: 'http' }) });
+    await b.jar.fetch('/merge', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ from: 'http' }),
+    });
     await until(() => two.version === one.version && two.data.from === 'http', 'the second tab caught up');
     assert.equal(two.data, { prefs: { theme: 'dark' }, from: 'http' });
     assert.ok(two.status === 'cached' || two.status === 'offline', `not live: its own socket is down (${two.status})`);

@@ -13,7 +13,13 @@ const contract = suite('subscribe, listen and getSnapshot follow the store contr
 
 contract('subscribe calls at once and on change, listen only on change; both unsubscribe', async () => {
   const route = fakeRoute({ version: 1, tag: 'T', data: { a: { x: 1 }, b: 1 } });
-  const s = createSession({ initial: { version: 1, tag: 'T', data: { a: { x: 1 }, b: 1 } }, fetch: route.fetch, socket: false, name: unique(), channel: false });
+  const s = createSession({
+    initial: { version: 1, tag: 'T', data: { a: { x: 1 }, b: 1 } },
+    fetch: route.fetch,
+    socket: false,
+    name: unique(),
+    channel: false,
+  });
   const { subscribe, listen, getSnapshot, refresh, close } = s; // unbound on purpose
   const seen: unknown[] = [];
   const heard: unknown[] = [];
@@ -132,21 +138,42 @@ writes('set, delete and update show at once and count as pending while the serve
 });
 
 writes('a value that is not JSON, or a bad path, throws a TypeError naming it, and changes nothing', () => {
-  const s = createSession({ initial: { version: 1, tag: 'T', data: { a: [1] } }, fetch: fakeRoute().fetch, socket: deadSocket(), name: unique(), channel: false });
-  assert.throws(() => s.set('when', new Date() as never), (err: Error) => err instanceof TypeError && /session\.when/.test(err.message));
-  assert.throws(() => s.set('x', { y: undefined } as never), (err: Error) => err instanceof TypeError && /session\.x\.y/.test(err.message));
+  const s = createSession({
+    initial: { version: 1, tag: 'T', data: { a: [1] } },
+    fetch: fakeRoute().fetch,
+    socket: deadSocket(),
+    name: unique(),
+    channel: false,
+  });
+  assert.throws(
+    () => s.set('when', new Date() as never),
+    (err: Error) => err instanceof TypeError && /session\.when/.test(err.message),
+  );
+  assert.throws(
+    () => s.set('x', { y: undefined } as never),
+    (err: Error) => err instanceof TypeError && /session\.x\.y/.test(err.message),
+  );
   assert.throws(() => s.set('a..b', 1), TypeError);
   assert.throws(() => s.set('__proto__.polluted', 1), TypeError);
   assert.throws(() => s.update(() => 5 as never), TypeError);
   // A path through an array is invalid: thrown now, not later.
-  assert.throws(() => s.set('a.0', 2), (err: Error) => err instanceof SessionSyncError && err.code === 'invalid');
+  assert.throws(
+    () => s.set('a.0', 2),
+    (err: Error) => err instanceof SessionSyncError && err.code === 'invalid',
+  );
   assert.equal(s.data, { a: [1] });
   assert.is(s.pending, 0);
   s.close();
 });
 
 writes('a read-only mirror (socket: false) refuses writes with a rejected promise', async () => {
-  const s = createSession({ initial: { version: 1, tag: 'T', data: {} }, fetch: fakeRoute().fetch, socket: false, name: unique(), channel: false });
+  const s = createSession({
+    initial: { version: 1, tag: 'T', data: {} },
+    fetch: fakeRoute().fetch,
+    socket: false,
+    name: unique(),
+    channel: false,
+  });
   try {
     await s.set('a', 1);
     assert.unreachable('accepted');
@@ -158,7 +185,13 @@ writes('a read-only mirror (socket: false) refuses writes with a rejected promis
 });
 
 writes('update() that changes nothing sends nothing', async () => {
-  const s = createSession({ initial: { version: 3, tag: 'T', data: { a: 1 } }, fetch: fakeRoute().fetch, socket: deadSocket(), name: unique(), channel: false });
+  const s = createSession({
+    initial: { version: 3, tag: 'T', data: { a: 1 } },
+    fetch: fakeRoute().fetch,
+    socket: deadSocket(),
+    name: unique(),
+    channel: false,
+  });
   assert.is(await s.update(() => {}), 3);
   assert.is(s.pending, 0);
   s.close();

@@ -9,7 +9,11 @@ let count = 0;
 const unique = (): string => `storage-test-${process.pid}-${count++}`;
 
 /** An IndexedDB whose open() throws, as in some private modes. */
-const throwing = { open: () => { throw new DOMException('denied', 'SecurityError'); } } as unknown as IDBFactory;
+const throwing = {
+  open: () => {
+    throw new DOMException('denied', 'SecurityError');
+  },
+} as unknown as IDBFactory;
 /** An IndexedDB whose open() never answers, as when another tab blocks an upgrade. */
 const hanging = { open: () => ({}) } as unknown as IDBFactory;
 /** An IndexedDB whose requests fail. */
@@ -33,7 +37,11 @@ function captureWarnings(): { warnings: unknown[][]; restore(): void } {
 const fallback = suite('a missing, blocked or failing IndexedDB falls back to memory');
 
 fallback('the storage keeps working in memory, with one warning, whatever the failure', async () => {
-  for (const [label, factory] of [['throwing', throwing], ['hanging', hanging], ['failing', failing]] as const) {
+  for (const [label, factory] of [
+    ['throwing', throwing],
+    ['hanging', hanging],
+    ['failing', failing],
+  ] as const) {
     const warned: unknown[] = [];
     const storage = openStorage(factory, 50, (why) => warned.push(why));
     assert.is(storage.persistent, true, label);
@@ -64,11 +72,23 @@ fallback('a session over a broken IndexedDB works, is not persistent, and warns 
   const capture = captureWarnings();
   try {
     const route = fakeRoute({ version: 1, tag: 'T', data: { a: 1 } });
-    const first = createSession({ fetch: route.fetch, socket: false, name: unique(), channel: false, indexedDB: throwing });
+    const first = createSession({
+      fetch: route.fetch,
+      socket: false,
+      name: unique(),
+      channel: false,
+      indexedDB: throwing,
+    });
     assert.equal(await first.ready, { a: 1 });
     await until(() => first.status === 'live', 'live');
     assert.is(first.persistent, false);
-    const second = createSession({ fetch: route.fetch, socket: false, name: unique(), channel: false, indexedDB: null });
+    const second = createSession({
+      fetch: route.fetch,
+      socket: false,
+      name: unique(),
+      channel: false,
+      indexedDB: null,
+    });
     assert.equal(await second.ready, { a: 1 });
     assert.is(second.persistent, false);
     first.close();
@@ -83,7 +103,14 @@ fallback('a session over a broken IndexedDB works, is not persistent, and warns 
 
 fallback('a hanging IndexedDB does not hold the start: the GET goes out after the timeout', async () => {
   const route = fakeRoute({ version: 1, tag: 'T', data: { a: 1 } });
-  const s = createSession({ fetch: route.fetch, socket: false, name: unique(), channel: false, indexedDB: hanging, timeout: 30 });
+  const s = createSession({
+    fetch: route.fetch,
+    socket: false,
+    name: unique(),
+    channel: false,
+    indexedDB: hanging,
+    timeout: 30,
+  });
   assert.equal(await s.ready, { a: 1 });
   assert.is(s.persistent, false);
   s.close();

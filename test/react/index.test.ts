@@ -36,7 +36,13 @@ const hooks = suite('useSession and useSessionStatus follow the mirror');
 
 hooks('useSession(instance) renders the data and re-renders on change', async () => {
   const route = fakeRoute({ version: 1, tag: 'T', data: { name: 'Ann' } });
-  const s = createSession<{ name?: string }>({ initial: route.snapshot as never, fetch: route.fetch, socket: false, name: unique(), channel: false });
+  const s = createSession<{ name?: string }>({
+    initial: route.snapshot as never,
+    fetch: route.fetch,
+    socket: false,
+    name: unique(),
+    channel: false,
+  });
   const view = mount(() => String(useSession(s).name));
   assert.is(view.text(), 'Ann');
   route.snapshot = { version: 2, tag: 'T', data: { name: 'Bob' } };
@@ -48,7 +54,13 @@ hooks('useSession(instance) renders the data and re-renders on change', async ()
 
 hooks('with a selector, a change elsewhere does not re-render', async () => {
   const route = fakeRoute({ version: 1, tag: 'T', data: { prefs: { theme: 'dark' }, clicks: 1 } });
-  const s = createSession({ initial: route.snapshot, fetch: route.fetch, socket: false, name: unique(), channel: false });
+  const s = createSession({
+    initial: route.snapshot,
+    fetch: route.fetch,
+    socket: false,
+    name: unique(),
+    channel: false,
+  });
   const view = mount(() => JSON.stringify(useSession(s, (d) => d.prefs)));
   assert.is(view.text(), '{"theme":"dark"}');
   const before = view.renders();

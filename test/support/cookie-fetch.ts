@@ -32,7 +32,8 @@ export interface Browser {
 export function browser(base: string, jar = new Jar(base)): Browser {
   return {
     jar,
-    fetch: ((input: RequestInfo | URL, init?: RequestInit) => jar.fetch(String(input), init)) as typeof globalThis.fetch,
+    fetch: ((input: RequestInfo | URL, init?: RequestInit) =>
+      jar.fetch(String(input), init)) as typeof globalThis.fetch,
     socket: () =>
       io(base, {
         autoConnect: false,

@@ -36,7 +36,9 @@ export function fakeRoute(snapshot: Snapshot = { version: 0, tag: null, data: {}
       const { version, tag, data } = route.snapshot;
       const etag = `"${tag}:${version}"`;
       if (new Headers(init?.headers).get('if-none-match') === etag) return new Response(null, { status: 304 });
-      return new Response(JSON.stringify({ version, tag, data }), { headers: { 'content-type': 'application/json', etag } });
+      return new Response(JSON.stringify({ version, tag, data }), {
+        headers: { 'content-type': 'application/json', etag },
+      });
     }) as typeof globalThis.fetch,
   };
   return route;
@@ -49,7 +51,12 @@ export function fakeRoute(snapshot: Snapshot = { version: 0, tag: null, data: {}
  * @returns the socket, not connected
  */
 export function deadSocket(): SyncSocket {
-  return io('http://127.0.0.1:9', { autoConnect: false, reconnectionDelay: 50, reconnectionDelayMax: 100, timeout: 200 }) as SyncSocket;
+  return io('http://127.0.0.1:9', {
+    autoConnect: false,
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 100,
+    timeout: 200,
+  }) as SyncSocket;
 }
 
 /**
