@@ -115,8 +115,10 @@ export async function applyMutation(core: Core, session: SocketSession, payload:
 }
 
 /**
- * Serves the protocol on one socket: hello, and rate-limited mutations. Other `session:*`
- * events are ignored (the app may not answer an ack of ours, nor we one of its own).
+ * Serves the protocol on one socket: hello and mutations, each rate limited per socket
+ * (`limits.rate` per second, bursts of `limits.burst`, one bucket per event, so a burst of
+ * replayed mutations never starves the hello before it). Other `session:*` events are
+ * ignored (the app may not answer an ack of ours, nor we one of its own).
  *
  * @param socket - the socket
  * @param core - the shared state
@@ -126,7 +128,6 @@ export async function applyMutation(core: Core, session: SocketSession, payload:
  */
 export function serveProtocol(socket: ProtocolSocket, core: Core, session: SocketSession): void {
   const { rate, burst } = core.options.limits;
-  const bucket = new TokenBucket(rate, burst);
   const reply = (ack: ((answer: unknown) => void) | undefined, answer: unknown): void => {
     if (!ack) return;
     try {
@@ -135,13 +136,17 @@ export function serveProtocol(socket: ProtocolSocket, core: Core, session: Socke
       debug('sending an ack failed: %o', err);
     }
   };
-  const handle =
-    (run: (payload: unknown) => Promise<HelloAck | MutateAck>) =>
-    (...args: unknown[]) => {
+  const handle = (run: (payload: unknown) => Promise<HelloAck | MutateAck>) => {
+    const bucket = new TokenBucket(rate, burst);
+    return (...args: unknown[]): void => {
       const { payload, ack } = split(args);
       let work: Promise<HelloAck | MutateAck>;
       try {
-        work = run(payload);
+        work = bucket.take()
+          ? run(payload)
+          : Promise.resolve(
+              refuse('rate_limited', `session-sync: more than ${rate} messages per second from this socket`),
+            );
       } catch (err) {
         work = Promise.reject(err);
       }
@@ -150,19 +155,13 @@ export function serveProtocol(socket: ProtocolSocket, core: Core, session: Socke
         (err: unknown) => reply(ack, errorAck(err)),
       );
     };
+  };
   socket.on(
     EVENTS.hello,
     handle((payload) => answerHello(core, session, payload)),
   );
   socket.on(
     EVENTS.mutate,
-    handle((payload) => {
-      if (!bucket.take()) {
-        return Promise.resolve(
-          refuse('rate_limited', `session-sync: more than ${rate} changes per second from this socket`),
-        );
-      }
-      return applyMutation(core, session, payload);
-    }),
+    handle((payload) => applyMutation(core, session, payload)),
   );
 }

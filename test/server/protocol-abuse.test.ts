@@ -190,6 +190,22 @@ rate(
   },
 );
 
+rate('hellos have a bucket of their own', async () => {
+  const t = await startSocketServer({ limits: { rate: 10, burst: 3 } });
+  try {
+    const socket = await t.connect(await withCookie(t));
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => request(socket, 'session:hello', { protocol: PROTOCOL_VERSION })),
+    );
+    assert.equal(
+      answers.map((a) => (a.ok ? 'ok' : a.code)),
+      ['ok', 'ok', 'ok', 'rate_limited', 'rate_limited'],
+    );
+  } finally {
+    await t.close();
+  }
+});
+
 rate.run();
 
 // ---
