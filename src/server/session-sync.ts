@@ -224,17 +224,20 @@ export class SessionSync {
    * @example
    * await sync.destroyUser(user.id, { except: req.session.id })
    */
-  destroyUser = async (user: string | number, options: { except?: string } = {}): Promise<number> => {
-    const key = userKeyOf(this.core, 'destroyUser', user);
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError('session-sync: destroyUser(user, options): options must be an object');
-    }
-    const { except } = options;
-    if (except !== undefined && typeof except !== 'string') {
-      throw new TypeError('session-sync: destroyUser(user, { except }): except must be a session id');
-    }
-    return endSessions(this.core, key, except);
-  };
+  destroyUser = (user: string | number, options: { except?: string } = {}): Promise<number> =>
+    this.track(
+      (async () => {
+        const key = userKeyOf(this.core, 'destroyUser', user);
+        if (options === null || typeof options !== 'object') {
+          throw new TypeError('session-sync: destroyUser(user, options): options must be an object');
+        }
+        const { except } = options;
+        if (except !== undefined && typeof except !== 'string') {
+          throw new TypeError('session-sync: destroyUser(user, { except }): except must be a session id');
+        }
+        return endSessions(this.core, key, except);
+      })(),
+    );
 
   /**
    * Applies one change to every session of a user; each is pushed live to its mirrors as
@@ -247,8 +250,8 @@ export class SessionSync {
    * await sync.updateUser(user.id, [{ op: 'set', path: ['user', 'plan'], value: 'pro' }])
    * await sync.updateUser(user.id, (s) => { s.credits = (s.credits ?? 0) + 10 })
    */
-  updateUser = async (user: string | number, change: SessionUpdate): Promise<number> =>
-    updateSessions(this.core, userKeyOf(this.core, 'updateUser', user), change);
+  updateUser = (user: string | number, change: SessionUpdate): Promise<number> =>
+    this.track((async () => updateSessions(this.core, userKeyOf(this.core, 'updateUser', user), change))());
 
   /**
    * Listens to every committed change (`'change'`, `(id, { version, base, ops, mutation? })`),

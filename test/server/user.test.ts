@@ -253,6 +253,24 @@ pushed('a session that refuses the change does not stop the others; a bad value 
   }
 });
 
+pushed('close() waits for an updateUser still computing its change', async () => {
+  const w = await world();
+  try {
+    let finished = false;
+    const updating = w.sync.updateUser('u1', async (data: JsonObject) => {
+      await sleep(60);
+      data.late = true;
+    });
+    void updating.then(() => (finished = true));
+    await w.sync.close();
+    assert.ok(finished, 'close() resolved before updateUser did');
+    assert.is(await updating, 3);
+    for (const id of w.ids) assert.is((await w.sync.get(id))?.data.late, true);
+  } finally {
+    await w.t.close();
+  }
+});
+
 pushed('a session that ended meanwhile is not brought back by the update', async () => {
   const w = await world();
   try {
