@@ -34,7 +34,9 @@ export interface NodeConfig {
 const config = JSON.parse(process.env.SESSION_SYNC_NODE ?? '{}') as NodeConfig;
 const gc = (globalThis as { gc?: () => void }).gc;
 const problems: string[] = [];
-process.on('unhandledRejection', (reason) => problems.push(`unhandledRejection: ${String((reason as Error)?.stack ?? reason)}`));
+process.on('unhandledRejection', (reason) =>
+  problems.push(`unhandledRejection: ${String((reason as Error)?.stack ?? reason)}`),
+);
 process.on('uncaughtException', (err) => problems.push(`uncaughtException: ${String(err?.stack ?? err)}`));
 
 const store = config.redis
@@ -111,7 +113,12 @@ app.post('/_admin/snapshot', async (_req, res) => {
   res.json({ file: writeHeapSnapshot() });
 });
 app.get('/_admin/stats', (_req, res) => {
-  res.json({ problems, sockets: io.of('/').sockets.size, counter, protoClean: Object.keys(Object.prototype).length === 0 });
+  res.json({
+    problems,
+    sockets: io.of('/').sockets.size,
+    counter,
+    protoClean: Object.keys(Object.prototype).length === 0,
+  });
 });
 
 app.use((err: any, _req: unknown, res: any, _next: unknown) => {

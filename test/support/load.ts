@@ -16,7 +16,15 @@ import express, { type Express } from 'express';
 import { Server as IOServer } from 'socket.io';
 import { io as connectClient, type Socket } from 'socket.io-client';
 import { createSessionSync, type SessionSync, type SessionSyncOptions } from '../../src/server/index.js';
-import { applyOps, getIn, jsonEqual, PROTOCOL_VERSION, type JsonObject, type Op, type PatchMessage } from '../../src/shared/index.js';
+import {
+  applyOps,
+  getIn,
+  jsonEqual,
+  PROTOCOL_VERSION,
+  type JsonObject,
+  type Op,
+  type PatchMessage,
+} from '../../src/shared/index.js';
 import type { NodeConfig } from './app-node.js';
 import { Jar, serve } from './http.js';
 
@@ -213,7 +221,13 @@ export class Mirror {
    *
    * @param ack - the answer (checked by the caller to be `ok`)
    */
-  hello(ack: { version: number; tag: string | null; data?: JsonObject; patches?: PatchMessage[]; unchanged?: true }): void {
+  hello(ack: {
+    version: number;
+    tag: string | null;
+    data?: JsonObject;
+    patches?: PatchMessage[];
+    unchanged?: true;
+  }): void {
     if (ack.data) this.data = ack.data;
     else if (ack.patches) {
       for (const p of ack.patches) {
@@ -308,7 +322,12 @@ export class LoadClient {
       },
       ...(origin ? { origin } : {}),
     } as Record<string, string>;
-    const socket = connectClient(url, { transports: ['websocket'], reconnection: false, forceNew: true, extraHeaders: headers });
+    const socket = connectClient(url, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      extraHeaders: headers,
+    });
     this.socket = socket;
     const capture = this.capture;
     if (capture) {
@@ -458,7 +477,11 @@ export class Visitor {
    * @param headers - extra headers
    * @returns status and parsed body (undefined when not JSON)
    */
-  async http(path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  async http(
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: any }> {
     const init: RequestInit =
       body === undefined
         ? { headers }
@@ -553,7 +576,11 @@ export class Load {
     });
     this.visitors.push(...made);
     const clients = made.flatMap((v, i) =>
-      Array.from({ length: sockets }, (_, j) => ({ v, url: socketNode?.(i, j).url ?? v.base, c: new LoadClient(v.jar, this.options.capture) })),
+      Array.from({ length: sockets }, (_, j) => ({
+        v,
+        url: socketNode?.(i, j).url ?? v.base,
+        c: new LoadClient(v.jar, this.options.capture),
+      })),
     );
     await inBatches(clients, 50, async ({ v, url, c }) => {
       await c.connect(url);
@@ -596,7 +623,14 @@ export class Load {
     const v = this.visitors[Math.floor(Math.random() * this.visitors.length)]!;
     const mix = this.options.mix ?? { http: 0.35, socket: 0.3, mutate: 0.3 };
     const r = Math.random();
-    const kind: keyof Counts = r < mix.http ? 'http' : r < mix.http + mix.socket ? 'socket' : r < mix.http + mix.socket + mix.mutate ? 'mutate' : 'secret';
+    const kind: keyof Counts =
+      r < mix.http
+        ? 'http'
+        : r < mix.http + mix.socket
+          ? 'socket'
+          : r < mix.http + mix.socket + mix.mutate
+            ? 'mutate'
+            : 'secret';
     const n = ++this.next;
     try {
       const ok = await this.writeOne(v, kind, n);
@@ -656,7 +690,10 @@ export class Load {
    * @param ms - how long mirrors may take to catch up
    * @returns figures for the report
    */
-  async verify(node: AppNode, ms = 60_000): Promise<{ sessions: number; sockets: number; acked: number; patches: number; gaps: number }> {
+  async verify(
+    node: AppNode,
+    ms = 60_000,
+  ): Promise<{ sessions: number; sockets: number; acked: number; patches: number; gaps: number }> {
     const records = new Map<Visitor, { version: number; data: JsonObject }>();
     await inBatches(this.visitors, 25, async (v) => {
       const record = await node.record(v.id);
@@ -666,7 +703,9 @@ export class Load {
     const lagging = (): LoadClient[] =>
       this.visitors.flatMap((v) => v.clients.filter((c) => c.mirror.version !== records.get(v)!.version));
     await until(() => lagging().length === 0, ms, 'every mirror to reach the store version').catch((err: Error) => {
-      const some = lagging().slice(0, 5).map((c) => `${c.mirror.version} (connected ${c.connected}, gaps ${c.mirror.gaps})`);
+      const some = lagging()
+        .slice(0, 5)
+        .map((c) => `${c.mirror.version} (connected ${c.connected}, gaps ${c.mirror.gaps})`);
       throw new Error(`${err.message}; ${lagging().length} lagging, e.g. ${some.join(', ')}`);
     });
     let acked = 0;
@@ -679,21 +718,28 @@ export class Load {
       for (const c of v.clients) {
         patches += c.mirror.patches;
         gaps += c.mirror.gaps;
-        if (!jsonEqual(c.mirror.data, expected)) problems.push(`mirror of ${v.id} differs from the store at v${record.version}`);
+        if (!jsonEqual(c.mirror.data, expected))
+          problems.push(`mirror of ${v.id} differs from the store at v${record.version}`);
       }
       for (const w of v.acked) {
         acked++;
-        if (getIn(record.data, w.path) !== w.value) problems.push(`acked write ${w.path.join('.')}=${w.value} missing from ${v.id}`);
+        if (getIn(record.data, w.path) !== w.value)
+          problems.push(`acked write ${w.path.join('.')}=${w.value} missing from ${v.id}`);
       }
     }
     await inBatches(this.visitors, 25, async (v) => {
       const record = records.get(v)!;
       const route = await v.http('/get/session');
-      if (route.status !== 200 || route.body?.version !== record.version || !jsonEqual(route.body?.data, visible(record.data))) {
+      if (
+        route.status !== 200 ||
+        route.body?.version !== record.version ||
+        !jsonEqual(route.body?.data, visible(record.data))
+      ) {
         problems.push(`the route of ${v.id} says v${route.body?.version}, the store v${record.version}`);
       }
     });
-    if (problems.length) throw new Error(`${problems.length} convergence problems:\n${problems.slice(0, 10).join('\n')}`);
+    if (problems.length)
+      throw new Error(`${problems.length} convergence problems:\n${problems.slice(0, 10).join('\n')}`);
     return { sessions: this.visitors.length, sockets: this.clients.length, acked, patches, gaps };
   }
 
@@ -710,7 +756,11 @@ export class Load {
  * @param size - batch size
  * @param fn - the work per item
  */
-export async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+export async function inBatches<T>(
+  items: readonly T[],
+  size: number,
+  fn: (item: T) => Promise<unknown>,
+): Promise<void> {
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
 }
 
