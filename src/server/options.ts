@@ -263,7 +263,7 @@ function resolveUser(value: unknown): ResolvedOptions['user'] {
     const fn = value as (data: JsonObject) => unknown;
     return (data) => {
       const id = fn(data);
-      return typeof id === 'string' && id !== '' ? id : typeof id === 'number' ? String(id) : undefined;
+      return typeof id === 'string' && id !== '' ? id : typeof id === 'number' && Number.isFinite(id) ? String(id) : undefined;
     };
   }
   if (typeof value !== 'string' && !Array.isArray(value)) throw bad('user', 'a path or a function', value);
@@ -274,7 +274,7 @@ function resolveUser(value: unknown): ResolvedOptions['user'] {
       if (!isPlainObject(node)) return undefined;
       node = node[key];
     }
-    return typeof node === 'string' && node !== '' ? node : typeof node === 'number' ? String(node) : undefined;
+    return typeof node === 'string' && node !== '' ? node : typeof node === 'number' && Number.isFinite(node) ? String(node) : undefined;
   };
 }
 

@@ -353,6 +353,23 @@ moves('with a function as the option the index follows what it answers', async (
   }
 });
 
+moves('a function that answers NaN or Infinity indexes nothing', async () => {
+  const t = await start({ user: (data) => Number(data.uid) as unknown as string });
+  try {
+    const jar = t.visitor();
+    await jar.fetch('/write', post({ cart: [] }));
+    assert.is((await t.sync.get(jar.id()!))?.user, undefined);
+    assert.equal(await t.sync.sessionsOf('NaN'), []);
+    await jar.fetch('/write', post({ uid: 7 }));
+    assert.equal(ids(await t.sync.sessionsOf(7)), [jar.id()!]);
+    await jar.fetch('/write', post({ uid: 'Infinity' }));
+    assert.equal(await t.sync.sessionsOf('Infinity'), []);
+    assert.equal(await t.sync.sessionsOf(7), []);
+  } finally {
+    await t.close();
+  }
+});
+
 moves.run();
 
 // ---
