@@ -109,7 +109,7 @@ export async function applyMutation(core: Core, session: SocketSession, payload:
   const verdict = await checkWritable(core.options.clientWritable, ops, entry.id, entry.data);
   if (verdict !== true) return verdict;
   // Checked after every await: a write now would bring a dead id back to life.
-  if (entry.ended) return refuse('ended', `session-sync: this session has ended (${entry.ended})`);
+  if (session.ended) return refuse('ended', `session-sync: this session has ended (${session.ended})`);
   const result = await core.commit(entry.id, ops, { mutation, fromClient: true });
   return { ok: true, version: result.version };
 }

@@ -5,7 +5,7 @@
  * next handler call, with no `reload()`.
  */
 import type { DefaultEventsMap } from 'socket.io';
-import { SessionSyncError, type JsonObject } from '../shared/index.js';
+import { SessionSyncError, type EndReason, type JsonObject } from '../shared/index.js';
 import { withDefaults, type Core } from './core.js';
 import { SessionHandle } from './handle.js';
 import type { SessionData } from './index.js';
@@ -28,6 +28,8 @@ const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
  * })
  */
 export class SocketSession extends SessionHandle {
+  private endReason: EndReason | undefined;
+
   protected get autoSync(): boolean {
     return this.core.options.autoSync;
   }
@@ -46,6 +48,19 @@ export class SocketSession extends SessionHandle {
    */
   failedToLoad(error: unknown): void {
     this.loadError = error;
+  }
+
+  /**
+   * @internal Marks the session as ended for this socket (it is about to be disconnected).
+   * @param reason - why it ended
+   */
+  markEnded(reason: EndReason): void {
+    this.endReason ??= reason;
+  }
+
+  /** Why this socket's session ended, once it did (the socket is then disconnected). */
+  get ended(): EndReason | undefined {
+    return this.endReason;
   }
 
   /** @internal The live entry, when the socket has an id. */
@@ -72,7 +87,7 @@ export class SocketSession extends SessionHandle {
       );
     }
     // The socket is being disconnected; a write now would bring the dead id back to life.
-    if (entry.ended) throw new SessionSyncError('ended', `session-sync: this session has ended (${entry.ended})`);
+    if (this.endReason) throw new SessionSyncError('ended', `session-sync: this session has ended (${this.endReason})`);
     return entry;
   }
 

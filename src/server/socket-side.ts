@@ -7,7 +7,9 @@
 import type { IncomingMessage } from 'node:http';
 import { Broadcaster } from './broadcast.js';
 import type { Core } from './core.js';
+import type { EndReason } from '../shared/index.js';
 import type { LiveSession } from './registry.js';
+import type { SocketSession } from './socket-session.js';
 import { logger } from './warn.js';
 
 const debug = logger('socket');
@@ -34,8 +36,31 @@ export class SocketSide {
   /** By Socket.IO socket id: entries kept for the recovery window after a recoverable disconnect. */
   private readonly lingering = new Map<string, Lingering>();
 
+  /** The handles of the sockets connected here, by session id. */
+  private readonly handles = new Map<string, Set<SocketSession>>();
+
   constructor(private readonly core: Core) {
     this.broadcaster = new Broadcaster(core);
+    // Before the broadcaster tells and disconnects them ('end' comes before 'event'): from
+    // now on their writes are refused, so a late one cannot bring the dead id back.
+    core.on('end', (id: string, reason: EndReason) => {
+      for (const handle of this.handles.get(id) ?? []) handle.markEnded(reason);
+    });
+  }
+
+  /** Counts a socket's handle as one of its session's, until {@link SocketSide.forget}. */
+  remember(id: string, handle: SocketSession): void {
+    let set = this.handles.get(id);
+    if (!set) this.handles.set(id, (set = new Set()));
+    set.add(handle);
+  }
+
+  /** Stops counting a handle (its socket left). */
+  forget(id: string, handle: SocketSession): void {
+    const set = this.handles.get(id);
+    if (!set) return;
+    set.delete(handle);
+    if (set.size === 0) this.handles.delete(id);
   }
 
   /** Takes a hold on an entry the registry already counted for us. */

@@ -93,7 +93,14 @@ class SocketBinding {
     this.side.broadcaster.addNamespace(nsp);
     // First in line, so the app's own connection listeners find `socket.session` set.
     nsp.prependListener('connection', (socket: AnySocket) => {
-      if (socket.recovered && !(socket.session instanceof SocketSession)) this.recover(socket);
+      if (socket.recovered && !(socket.session instanceof SocketSession)) return this.recover(socket);
+      // The session ended between this socket's middleware and its connection, when the
+      // broadcast could not reach it yet: end it as the others were.
+      const ended = socket.session instanceof SocketSession ? socket.session.ended : undefined;
+      if (ended) {
+        socket.emit('session:ended', { reason: ended });
+        socket.disconnect(true);
+      }
     });
   }
 
@@ -163,11 +170,13 @@ class SocketBinding {
   // for the recovery window after a drop Socket.IO may undo.
   private bind(socket: AnySocket, session: SocketSession, entry: LiveSession): void {
     session.bind(entry);
+    this.side.remember(entry.id, session);
     void socket.join(roomOf(entry.id));
     let released = false;
     const release = (reason?: string): void => {
       if (released) return;
       released = true;
+      this.side.forget(entry.id, session);
       const window = reason !== undefined && RECOVERABLE.has(reason) ? recoveryWindow(socket) : 0;
       if (window > 0 && !entry.ended) this.side.linger(socket.id, entry, window);
       else this.side.release(entry);
