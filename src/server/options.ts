@@ -262,7 +262,13 @@ function resolveUser(value: unknown): ResolvedOptions['user'] {
   if (typeof value === 'function') {
     const fn = value as (data: JsonObject) => unknown;
     return (data) => {
-      const id = fn(data);
+      let id: unknown;
+      try {
+        id = fn(data);
+      } catch (err) {
+        // Inside the store's apply this would read as a store failure; name the real culprit.
+        throw new TypeError(`session-sync: option "user" threw: ${(err as Error)?.message ?? err}`, { cause: err });
+      }
       return typeof id === 'string' && id !== '' ? id : typeof id === 'number' && Number.isFinite(id) ? String(id) : undefined;
     };
   }

@@ -370,6 +370,22 @@ moves('a function that answers NaN or Infinity indexes nothing', async () => {
   }
 });
 
+moves('a function that throws fails the write with a TypeError naming the option, and stores nothing', async () => {
+  const t = await start({ user: (data) => (data as { user: { id: string } }).user.id });
+  try {
+    const jar = t.visitor();
+    const res = await jar.fetch('/write', post({ cart: [] }));
+    assert.is(res.status, 500);
+    const body = await res.json();
+    assert.match(body.error, /option "user" threw/);
+    assert.is(await t.sync.get(jar.id()!), undefined);
+    await jar.fetch('/write', post({ user: { id: 'u1' } }));
+    assert.equal(ids(await t.sync.sessionsOf('u1')), [jar.id()!]);
+  } finally {
+    await t.close();
+  }
+});
+
 moves.run();
 
 // ---
