@@ -2,7 +2,9 @@
  * The change feed of `RedisStore`: one subscriber connection per node on one node-wide
  * channel (no per-session subscription that a fast first write could beat). ioredis
  * replays the SUBSCRIBE after every reconnect (`autoResubscribe`); events published while
- * the link was down are lost, and mirrors catch up through their version check.
+ * the link was down are lost, and the expiry watcher (redis-watch.ts) catches the watched
+ * sessions up from the patch history: at once when the channel is subscribed again, and on
+ * every check.
  */
 import createDebug from 'debug';
 import type { Redis } from 'ioredis';
@@ -69,6 +71,9 @@ export class ChangeFeed {
     private readonly onEvent: (event: StoreEvent) => void,
   ) {}
 
+  /** Called each time the channel is subscribed again after a reconnect. */
+  onResubscribed: () => void = () => undefined;
+
   /**
    * Adds a listener, connecting and subscribing on the first one.
    *
@@ -90,6 +95,47 @@ export class ChangeFeed {
    */
   ready(): Promise<void> {
     return this.subscribed ?? Promise.resolve();
+  }
+
+  /**
+   * Resolves once every message published before this call has arrived: a PING on the
+   * subscriber connection is answered after them, in order. Resolves false when the
+   * connection is not up (or does not answer within `timeout` ms) and nothing can be said.
+   *
+   * @param timeout - ms to wait for the answer
+   * @returns whether the feed is known to be caught up with Redis
+   * @example
+   * const v = await readVersion(); if (await feed.barrier(1000)) compare(v, delivered)
+   */
+  barrier(timeout: number): Promise<boolean> {
+    const sub = this.subscriber;
+    // The subscriber's offline queue would hold a PING until the link is back.
+    if (!sub || sub.status !== 'ready') return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeout);
+      timer.unref();
+      sub.ping().then(
+        () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          debug('feed barrier failed: %s', err instanceof Error ? err.message : err);
+          resolve(false);
+        },
+      );
+    });
+  }
+
+  /**
+   * Takes an event as if it had come from Redis (a change caught up from the history).
+   *
+   * @param event - the event
+   */
+  receive(event: StoreEvent): void {
+    this.onEvent(event);
+    this.deliver(event);
   }
 
   /**
@@ -122,8 +168,24 @@ export class ChangeFeed {
       if (channel !== this.channel) return;
       const event = parseEvent(text);
       if (!event) return debug('ignored a malformed event on %s', channel);
-      this.onEvent(event);
-      this.deliver(event);
+      this.receive(event);
+    });
+    // After a reconnect ioredis sends the SUBSCRIBE again but exposes no promise for it; our
+    // own SUBSCRIBE on the same connection is answered after it, so once it resolves the
+    // channel listens again and what was lost meanwhile can be caught up.
+    let connected = false;
+    sub.on('ready', () => {
+      if (!connected) {
+        connected = true;
+        return;
+      }
+      sub.subscribe(this.channel).then(
+        () => {
+          debug('subscribed to %s again', this.channel);
+          if (!this.closed) this.onResubscribed();
+        },
+        (err: unknown) => debug('subscribing again failed: %s', err instanceof Error ? err.message : err),
+      );
     });
     // ioredis replays SUBSCRIBE after every reconnect; only a failed first one is ours to retry.
     const attempt = (): Promise<void> =>

@@ -8,7 +8,7 @@
  * | `{prefix}h:{id}`       | list   | the last `history` patches as JSON text `{ version, base, ops, mutation? }`, oldest first |
  * | `{prefix}m:{id}`       | hash   | mutation id → the version it was first applied at (its answer) |
  * | `{prefix}o:{id}`       | list   | mutation ids in arrival order, capped at 256 (the oldest leaves `m` too) |
- * | `{prefix}x:{id}`       | string | a short-lived tombstone after `destroy`, so expiry watchers do not report a destroyed session as expired |
+ * | `{prefix}x:{id}`       | string | a short-lived tombstone after `destroy` holding the end reason once announced (`pending` before), so expiry watchers neither report a destroyed session as expired nor miss its end |
  * | `{prefix}u:{user}`     | zset   | session ids of one user, scored by each session's expiry (epoch ms); pruned on read; the key expires with its last member |
  * | channel `{prefix}events` | pub/sub | every change and end, as JSON text `StoreEvent` |
  *

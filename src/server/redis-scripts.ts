@@ -120,9 +120,11 @@ return 1
 
 /**
  * Deletes every key of a session and its user-index membership, leaves a tombstone, and
- * publishes the end event now unless it is deferred ('' = deferred).
+ * publishes the end event now unless it is deferred ('' = deferred). The tombstone holds the
+ * reason once the end is announced ('pending' until then), so an expiry watcher whose feed
+ * missed the announcement can still end its sockets with the right reason.
  * KEYS: record, history, mutations, order, tombstone.
- * ARGV: 1 id, 2 prefix, 3 tombstone ms, 4 channel, 5 event text or ''. Answers 1 when a record existed.
+ * ARGV: 1 id, 2 prefix, 3 tombstone ms, 4 channel, 5 event text or '', 6 reason. Answers 1 when a record existed.
  */
 export const DESTROY = script(
   'destroy',
@@ -131,9 +133,21 @@ local existed = redis.call('EXISTS', KEYS[1])
 local user = redis.call('HGET', KEYS[1], 'u')
 if user then redis.call('ZREM', ARGV[2] .. 'u:' .. user, ARGV[1]) end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-redis.call('SET', KEYS[5], '1', 'PX', ARGV[3])
+redis.call('SET', KEYS[5], ARGV[5] ~= '' and ARGV[6] or 'pending', 'PX', ARGV[3])
 if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return existed
+`,
+);
+
+/**
+ * Announces a deferred end: records the reason in the tombstone (when it is still there)
+ * and publishes the event. KEYS: tombstone. ARGV: 1 reason, 2 channel, 3 event text.
+ */
+export const ANNOUNCE = script(
+  'announce',
+  `
+redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL')
+return redis.call('PUBLISH', ARGV[2], ARGV[3])
 `,
 );
 

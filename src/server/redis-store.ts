@@ -19,6 +19,7 @@ import createDebug from 'debug';
 import { Redis, type RedisOptions } from 'ioredis';
 import {
   applyOps,
+  END_REASONS,
   isPlainObject,
   MUTATION_MEMORY,
   SessionSyncError,
@@ -39,7 +40,7 @@ import type {
 } from './store.js';
 import { COMMAND_DEFAULTS, CommandConnection, SUBSCRIBER_OVERRIDES } from './redis-client.js';
 import { sessionKeys, userKey } from './redis-keys.js';
-import { APPLY, DESTROY, runScript, SESSIONS_OF, SINCE, TOUCH } from './redis-scripts.js';
+import { ANNOUNCE, APPLY, DESTROY, runScript, SESSIONS_OF, SINCE, TOUCH } from './redis-scripts.js';
 import { ChangeFeed } from './redis-feed.js';
 import { ExpiryWatcher, type WatchState } from './redis-watch.js';
 
@@ -122,7 +123,7 @@ export class RedisStore implements SessionStore {
   private readonly feed: ChangeFeed;
   private readonly watcher: ExpiryWatcher;
   private readonly queues = new Map<string, Promise<unknown>>();
-  private readonly deferred = new Map<symbol, string>();
+  private readonly deferred = new Map<symbol, { id: string; reason: EndReason }>();
   private closed = false;
 
   /**
@@ -180,16 +181,19 @@ export class RedisStore implements SessionStore {
     }
     this.conn = new CommandConnection(client, timeout);
     this.luaPrefix = (client.options?.keyPrefix ?? '') + prefix;
-    // Expiries noticed here go to this node's listeners only: every node watches its own sockets.
-    this.watcher = new ExpiryWatcher(
-      watchInterval,
-      (ids) => this.check(ids),
-      (id) => this.feed.deliver({ type: 'end', id, reason: 'expired' }),
-    );
+    // What the watcher finds goes to this node's listeners only: every node watches its own sockets.
+    this.watcher = new ExpiryWatcher(watchInterval, {
+      check: (ids) => this.check(ids),
+      barrier: () => this.feed.barrier(timeout),
+      expired: (id) => this.feed.deliver({ type: 'end', id, reason: 'expired' }),
+      ended: (id, reason) => this.feed.receive({ type: 'end', id, reason }),
+      missed: (id, after) => this.catchUp(id, after),
+    });
     this.feed = new ChangeFeed(channel, makeSubscriber, (event) => {
-      if (event.type === 'change') this.watcher.noteChange(event.id);
+      if (event.type === 'change') this.watcher.noteChange(event.id, event.version);
       else this.watcher.noteEnd(event.id);
     });
+    this.feed.onResubscribed = () => void this.watcher.tick();
   }
 
   /**
@@ -325,15 +329,15 @@ export class RedisStore implements SessionStore {
         c,
         DESTROY,
         [keys.record, keys.history, keys.mutations, keys.order, keys.tombstone],
-        [id, this.luaPrefix, TOMBSTONE_MS, this.channel, defer ? '' : event],
+        [id, this.luaPrefix, TOMBSTONE_MS, this.channel, defer ? '' : event, reason],
       ),
     );
     if (defer) {
       const token = Symbol(id);
-      this.deferred.set(token, event);
+      this.deferred.set(token, { id, reason });
       const announce = (): void => {
         if (!this.deferred.delete(token)) return; // close() already sent it
-        this.publish(event);
+        this.publish(id, reason);
       };
       Promise.resolve(options.announceAfter).then(announce, announce);
     }
@@ -342,17 +346,22 @@ export class RedisStore implements SessionStore {
 
   // A deferred end announcement that meets an outage is sent again after the reconnect (a
   // few times at most); past the tombstone's life the watchers report the end as expired.
-  private publish(event: string, retries = 3): void {
+  // The tombstone learns the reason in the same step, so a watcher whose feed misses the
+  // announcement can still tell its sockets.
+  private publish(id: string, reason: EndReason, retries = 3): void {
+    const event = JSON.stringify({ type: 'end', id, reason });
     this.conn
-      .run('publish', (c) => c.publish(this.channel, event))
+      .run('publish', (c) =>
+        runScript(c, ANNOUNCE, [sessionKeys(this.prefix, id).tombstone], [reason, this.channel, event]),
+      )
       .catch((err: unknown) => {
-        const reason = err instanceof Error ? err.message : err;
-        if (this.closed || retries <= 0) return debug('end announcement lost: %s', reason);
-        debug('end announcement failed, retrying after the reconnect: %s', reason);
+        const why = err instanceof Error ? err.message : err;
+        if (this.closed || retries <= 0) return debug('end announcement lost: %s', why);
+        debug('end announcement failed, retrying after the reconnect: %s', why);
         const { client } = this.conn;
         const retry = (): void => {
           clearTimeout(timer);
-          this.publish(event, retries - 1);
+          this.publish(id, reason, retries - 1);
         };
         const timer = setTimeout(() => {
           client.off('ready', retry);
@@ -396,8 +405,8 @@ export class RedisStore implements SessionStore {
   }
 
   /** {@inheritDoc SessionStore.watch} */
-  watch(id: string): () => void {
-    return this.watcher.watch(id);
+  watch(id: string, version?: number): () => void {
+    return this.watcher.watch(id, version);
   }
 
   private check(ids: string[]): Promise<WatchState[]> {
@@ -405,16 +414,42 @@ export class RedisStore implements SessionStore {
       const pipeline = c.pipeline();
       for (const id of ids) {
         const keys = sessionKeys(this.prefix, id);
-        pipeline.exists(keys.record).exists(keys.tombstone);
+        pipeline.hget(keys.record, 'v').get(keys.tombstone);
       }
       const results = (await pipeline.exec()) ?? [];
       return ids.map((_, i): WatchState => {
-        const [liveErr, live] = results[2 * i] ?? [new Error('missing reply'), 0];
-        const [tombErr, tomb] = results[2 * i + 1] ?? [new Error('missing reply'), 0];
-        if (liveErr || tombErr) throw liveErr ?? tombErr;
-        return live === 1 ? 'live' : tomb === 1 ? 'destroyed' : 'gone';
+        const [versionErr, version] = results[2 * i] ?? [new Error('missing reply'), null];
+        const [tombErr, tomb] = results[2 * i + 1] ?? [new Error('missing reply'), null];
+        if (versionErr || tombErr) throw versionErr ?? tombErr;
+        if (typeof version === 'string') return { state: 'live', version: Number(version) };
+        if (typeof tomb !== 'string') return { state: 'gone', version: 0 };
+        const found: WatchState = { state: 'destroyed', version: 0 };
+        if ((END_REASONS as readonly string[]).includes(tomb)) found.reason = tomb as EndReason;
+        return found;
       });
     });
+  }
+
+  // Changes of a watched session that were published while this node's feed was not
+  // subscribed: delivered from the history, in order, as if the feed had carried them.
+  // When the history no longer reaches back, the newest patch alone still shows the gap
+  // (its base differs), and the registry and the sockets resync from the record.
+  private async catchUp(id: string, after: number): Promise<void> {
+    const keys = sessionKeys(this.prefix, id);
+    const texts = (await this.conn.run('catch up', (c) => c.lrange(keys.history, 0, -1))) as string[];
+    for (const text of texts) {
+      let patch: StoredPatch;
+      try {
+        patch = JSON.parse(text) as StoredPatch;
+      } catch {
+        continue;
+      }
+      // Checked for each one: the feed may have delivered newer changes meanwhile.
+      if (patch.version <= Math.max(after, this.watcher.delivered(id) ?? 0)) continue;
+      const event: StoreEvent = { type: 'change', id, version: patch.version, base: patch.base, ops: patch.ops };
+      if (patch.mutation !== undefined) event.mutation = patch.mutation;
+      this.feed.receive(event);
+    }
   }
 
   /**
@@ -429,7 +464,7 @@ export class RedisStore implements SessionStore {
     if (this.closed) return;
     this.closed = true;
     this.watcher.stop();
-    for (const event of this.deferred.values()) this.publish(event);
+    for (const { id, reason } of this.deferred.values()) this.publish(id, reason);
     this.deferred.clear();
     await Promise.allSettled([...this.queues.values()]);
     // Let the announcements above reach Redis before the connection goes.

@@ -109,10 +109,12 @@ export interface SessionStore {
   subscribe(listener: (event: StoreEvent) => void): () => void;
   /**
    * Tells the store that this node holds live mirrors (sockets) of `id`, so it can notice
-   * that session's expiry without keyspace notifications. Returns the release. Optional:
-   * a store that sweeps every session itself (MemoryStore) need not implement it.
+   * that session's expiry without keyspace notifications, and catch the mirrors up on
+   * changes its feed lost (`version`: the version they hold, when the caller knows it).
+   * Returns the release. Optional: a store that sweeps every session itself and never
+   * loses an event (MemoryStore) need not implement it.
    */
-  watch?(id: string): () => void;
+  watch?(id: string, version?: number): () => void;
   /**
    * Resolves once the store is connected and its change feed is listening (RedisStore's
    * subscription is asynchronous). Optional: stores that are ready at once need not have it.

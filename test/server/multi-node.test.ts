@@ -14,8 +14,7 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 let redis: Promise<TestRedis> | undefined;
 const sharedRedis = (): Promise<TestRedis> => (redis ??= startRedis());
 let cluster: Promise<Nodes> | undefined;
-const shared = (): Promise<Nodes> =>
-  (cluster ??= sharedRedis().then((r) => startNodes({ redisUrl: r.url, count: 3 })));
+const shared = (): Promise<Nodes> => (cluster ??= sharedRedis().then((r) => startNodes({ redisUrl: r.url, count: 3 })));
 
 // ---
 
@@ -86,7 +85,8 @@ parallel('40 writes of distinct keys, round-robin over the nodes, end at version
   // req.session.version is the live version the node sees, so concurrent answers may share one.
   for (const answer of answers) assert.ok(answer.version >= 1 && answer.version <= 40, `version ${answer.version}`);
   const expected = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, i]));
-  for (const node of nodes) assert.equal(await ann.json(`${node.url}/read`), { version: 40, data: expected }, node.name);
+  for (const node of nodes)
+    assert.equal(await ann.json(`${node.url}/read`), { version: 40, data: expected }, node.name);
   for (const [i, list] of frames.entries()) {
     await until(() => patches(list).at(-1)?.version === 40, `patch 40 on node ${nodes[i]!.name}`);
     assert.equal(
@@ -170,7 +170,10 @@ destroy('sockets on B and C get session:ended { reason: destroyed }, then discon
   const framesBob = record(bobOnB);
   const sid = ann.cookies.get('sid')!;
   assert.equal(await ann.json(`${a!.url}/destroy`, { method: 'POST' }), { ok: true });
-  for (const [name, frames] of [['B', framesB], ['C', framesC]] as const) {
+  for (const [name, frames] of [
+    ['B', framesB],
+    ['C', framesC],
+  ] as const) {
     await until(() => frames.some((f) => f.event === 'disconnect'), `the disconnect on ${name}`);
     assert.equal(
       frames.map((f) => [f.event, f.payload]),
@@ -224,7 +227,10 @@ values('[] stays an array, numbers keep every digit, unicode is intact, on every
   const patch = patches(frames)[0]!;
   const sent = Object.fromEntries(patch.ops.map((op: { path: string[]; value: unknown }) => [op.path[0], op.value]));
   assert.equal(sent, TRICKY, 'the patch on B');
-  assert.ok(Array.isArray(sent.empty) && Array.isArray(sent.nested) && Array.isArray(sent.nested[0]), '[] in the patch');
+  assert.ok(
+    Array.isArray(sent.empty) && Array.isArray(sent.nested) && Array.isArray(sent.nested[0]),
+    '[] in the patch',
+  );
   assert.is(sent.float, 0.12345678901234567);
   assert.is(sent.big, 2 ** 53 - 1);
   const read = await ann.json(`${b!.url}/read`);
@@ -235,7 +241,11 @@ values('[] stays an array, numbers keep every digit, unicode is intact, on every
   assert.is(read.data.unicode, TRICKY.unicode);
   const snapshot = await request(socket, 'session:hello', { protocol: PROTOCOL_VERSION });
   assert.equal(snapshot.data, { start: true, ...TRICKY }, 'the hello snapshot on B');
-  assert.equal(await request(socket, 'test:read'), { version: 2, data: { start: true, ...TRICKY } }, 'socket.session on B');
+  assert.equal(
+    await request(socket, 'test:read'),
+    { version: 2, data: { start: true, ...TRICKY } },
+    'socket.session on B',
+  );
   socket.disconnect();
 });
 

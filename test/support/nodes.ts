@@ -12,7 +12,12 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import express, { type Express } from 'express';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
-import { io as connectClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
+import {
+  io as connectClient,
+  type Socket as ClientSocket,
+  type ManagerOptions,
+  type SocketOptions,
+} from 'socket.io-client';
 import { RedisStore, type RedisStoreOptions } from '../../src/server/redis-store.js';
 import { createSessionSync, type SessionSync } from '../../src/server/session-sync.js';
 import type { SessionSyncOptions } from '../../src/server/options.js';
