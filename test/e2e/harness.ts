@@ -16,6 +16,38 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 /** Where test artifacts (screenshots) go; gitignored. */
 export const ARTIFACTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
 
+// One Chromium for every e2e file of the process (uvu runs them one after another in one
+// process): each file takes it in `before` and gives it back in `after`; it closes shortly
+// after the last one gave it back, so the process can exit. Each file still gets its own
+// context (cookie jar, IndexedDB, BroadcastChannel): nothing leaks from one file to the next.
+let shared: Promise<Browser> | undefined;
+let users = 0;
+let closeTimer: ReturnType<typeof setTimeout> | undefined;
+
+async function takeBrowser(): Promise<Browser> {
+  users++;
+  clearTimeout(closeTimer);
+  const launching = (shared ??= launchChromium());
+  try {
+    return await launching;
+  } catch (err) {
+    users--;
+    if (shared === launching) shared = undefined;
+    throw err;
+  }
+}
+
+async function giveBackBrowser(): Promise<void> {
+  if (--users > 0 || !shared) return;
+  const browser = shared;
+  // The next file's `before` runs right after this file's `after`.
+  closeTimer = setTimeout(() => {
+    if (users > 0 || shared !== browser) return;
+    shared = undefined;
+    browser.then((b) => b.close()).catch(() => {});
+  }, 200);
+}
+
 let built = false;
 // The demo runs the BUILT package, as a user would; `npm test` builds first (pretest), and a
 // direct `uvu test/e2e` run must not test a stale dist/ either.
@@ -60,7 +92,7 @@ export interface E2E {
   sessionId(): Promise<string | undefined>;
   /** The session ids of the open sockets of node `node` (default the first). */
   socketSessions(node?: number): (string | undefined)[];
-  /** Closes the browser, the demos and the stores made for them. */
+  /** Closes the context, the demos and the stores made for them (and the browser after the last file). */
   close(): Promise<void>;
 }
 
@@ -87,8 +119,10 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
   const demos: Demo[] = [];
   const stores: SessionStore[] = [];
   let browser: Browser | undefined;
+  let context: BrowserContext | undefined;
   const close = async (): Promise<void> => {
-    await browser?.close();
+    await context?.close();
+    if (browser) await giveBackBrowser();
     for (const demo of demos) await demo.close();
     for (const store of stores) await store.close();
   };
@@ -98,22 +132,23 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
       if (store) stores.push(store);
       demos.push(await startDemo({ port: 0, host: '127.0.0.1', store }));
     }
-    browser = await launchChromium();
+    browser = await takeBrowser();
+    context = await browser.newContext({ viewport: { width: 1100, height: 820 } });
   } catch (err) {
     await close();
     throw err;
   }
-  const context = await browser.newContext({ viewport: { width: 1100, height: 820 } });
   // Cookies are per host, not per port: every node's page shares the visitor's cookie.
   const base = (node = 0): string => `http://127.0.0.1:${demos[node]!.port}`;
 
+  const ctx = context;
   return {
     demo: demos[0]!,
     demos,
     browser,
-    context,
+    context: ctx,
     async open(node = 0) {
-      const page = await context.newPage();
+      const page = await ctx.newPage();
       const tab: Tab = { page, frames: [], bodies: [], errors: [] };
       page.on('websocket', (ws) => {
         ws.on('framereceived', (frame) => tab.frames.push(String(frame.payload)));
@@ -136,7 +171,7 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
       return tab;
     },
     async sessionId() {
-      const cookie = (await context.cookies(base())).find((c) => c.name === 'sid');
+      const cookie = (await ctx.cookies(base())).find((c) => c.name === 'sid');
       return cookie ? decodeURIComponent(cookie.value).split('.')[0] : undefined;
     },
     socketSessions(node = 0) {
