@@ -177,6 +177,8 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
       pending = [];
       outbox.remove();
     } else if (tag === server.tag && complete && version <= server.version) return;
+    // Acknowledged writes are in the server's data; their versions mean nothing under a new tag.
+    if (tag !== server.tag) pending = pending.filter((entry) => entry.acked === undefined);
     server = { version, tag, data };
     complete = full;
     known = true;
