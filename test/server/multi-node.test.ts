@@ -196,6 +196,33 @@ destroy('sockets on B and C get session:ended { reason: destroyed }, then discon
   bobOnB.disconnect();
 });
 
+destroy("regenerate on A ends the old id's sockets on B with reason regenerated, after the response", async () => {
+  const { nodes, visitor, connect } = await shared();
+  const [a, b] = nodes;
+  const ann = visitor();
+  await ann.fetch(`${a!.url}/write`, post({ kept: 'yes' }));
+  const oldSid = ann.cookies.get('sid');
+  const onB = await connect(b!, ann);
+  const frames = record(onB);
+  const res = await ann.fetch(`${a!.url}/regenerate`, { method: 'POST' });
+  assert.is(res.status, 200);
+  await res.arrayBuffer();
+  assert.is.not(ann.cookies.get('sid'), oldSid, 'a new id');
+  await until(() => frames.some((f) => f.event === 'disconnect'), 'the disconnect on B');
+  assert.equal(
+    frames.map((f) => [f.event, f.payload]),
+    [
+      ['session:ended', { reason: 'regenerated' }],
+      ['disconnect', 'io server disconnect'],
+    ],
+  );
+  // The new id carries the data on every node, and a socket with the new cookie joins it.
+  assert.equal((await ann.json(`${b!.url}/read`)).data, { kept: 'yes' });
+  const again = await connect(b!, ann);
+  assert.equal((await request(again, 'test:read')).data, { kept: 'yes' });
+  again.disconnect();
+});
+
 destroy.run();
 
 // ---

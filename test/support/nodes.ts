@@ -35,7 +35,8 @@ export interface AppNode {
   /** `http://127.0.0.1:<port>` */
   url: string;
   sync: SessionSync;
-  store: RedisStore;
+  /** The node's RedisStore (undefined on a MemoryStore node). */
+  store: RedisStore | undefined;
   io: Server;
   app: Express;
   http: HttpServer;
@@ -45,8 +46,8 @@ export interface AppNode {
 
 /** Options of {@link startNodes}. */
 export interface NodesOptions {
-  /** The Redis every node uses. */
-  redisUrl: string;
+  /** The Redis every node uses; absent: one node with the default MemoryStore (for comparisons). */
+  redisUrl?: string;
   /** How many nodes (default 2). */
   count?: number;
   /** Attach `@socket.io/redis-adapter` on every node (default false). */
@@ -77,7 +78,7 @@ export interface Nodes {
 /**
  * Builds the app of one node. Routes: `GET /ping` (never touches the session), `GET /read`
  * → `{ version, data }`, `POST /write` (JSON object merged into `req.session.val`, answers
- * `{ version }` once stored), `POST /destroy`; errors answer `{ error, code }` with
+ * `{ version }` once stored), `POST /regenerate`, `POST /destroy`; errors answer `{ error, code }` with
  * `err.status`. Sockets answer `test:read` with `{ version, data }` of `socket.session`.
  */
 function buildApp(sync: SessionSync): Express {
@@ -90,6 +91,14 @@ function buildApp(sync: SessionSync): Express {
     try {
       Object.assign(req.session.val, req.body);
       await req.session.synchronize();
+      res.json({ version: req.session.version });
+    } catch (err) {
+      next(err);
+    }
+  });
+  app.post('/regenerate', async (req, res, next) => {
+    try {
+      await req.session.regenerate();
       res.json({ version: req.session.version });
     } catch (err) {
       next(err);
@@ -110,16 +119,17 @@ function buildApp(sync: SessionSync): Express {
 }
 
 async function startNode(name: string, options: NodesOptions): Promise<AppNode> {
-  const store = new RedisStore({ url: options.redisUrl }, { watchInterval: 50, ...options.store });
-  const sync = createSessionSync({ secret, ...options.options, store });
+  const { redisUrl } = options;
+  const store = redisUrl ? new RedisStore({ url: redisUrl }, { watchInterval: 50, ...options.store }) : undefined;
+  const sync = createSessionSync({ secret, ...options.options, ...(store ? { store } : {}) });
   // A node takes traffic only once it hears the other nodes' changes.
   await sync.ready();
   const app = buildApp(sync);
   const served = await serve(app);
   const io = new Server(served.server);
   const adapterClients: Redis[] = [];
-  if (options.adapter) {
-    const pub = new Redis(options.redisUrl);
+  if (options.adapter && redisUrl) {
+    const pub = new Redis(redisUrl);
     const sub = pub.duplicate();
     for (const client of [pub, sub]) {
       // An outage must not print ioredis' "Unhandled error event" for the adapter's clients.
@@ -149,7 +159,7 @@ async function startNode(name: string, options: NodesOptions): Promise<AppNode> 
       served.server.closeAllConnections();
       await closing;
       await sync.close();
-      await store.close();
+      await store?.close();
       for (const client of adapterClients) client.disconnect();
     },
   };
@@ -169,6 +179,7 @@ async function startNode(name: string, options: NodesOptions): Promise<AppNode> 
  */
 export async function startNodes(options: NodesOptions): Promise<Nodes> {
   const count = options.count ?? 2;
+  if (!options.redisUrl && count > 1) throw new TypeError('startNodes: more than one node needs redisUrl');
   const nodes: AppNode[] = [];
   try {
     for (let i = 0; i < count; i++) nodes.push(await startNode(String.fromCharCode(65 + i), options));
