@@ -13,10 +13,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeHeapSnapshot } from 'node:v8';
-import express from 'express';
 import { Server } from 'socket.io';
 import { createSessionSync, MemoryStore, RedisStore } from '../../src/server/index.js';
-import type { JsonObject } from '../../src/shared/index.js';
+import { loadApp, loadHandlers } from './load-app.js';
 
 /** What the node is told by its parent. */
 export interface NodeConfig {
@@ -50,79 +49,45 @@ const sync = createSessionSync({
 });
 // A late commit nobody awaited must not crash the node; it is counted instead.
 sync.on('error', (err) => problems.push(`sync error: ${String((err as Error)?.message ?? err)}`));
-let counter = 0;
-const canary = (): string => `${config.canary}:${++counter}`;
 
-const app = express();
-app.use(express.json({ limit: '1mb' }));
-app.use(sync.express());
-
-// An Express write: one visible key, and the server-only canary in the same change.
-app.post('/w', async (req, res, next) => {
-  try {
-    const { key, value } = req.body as { key: string; value: unknown };
-    const val = req.session.val as JsonObject;
-    val[key] = value as JsonObject[string];
-    val._canary = canary();
-    await req.session.synchronize();
-    res.json({ version: req.session.version });
-  } catch (err) {
-    next(err);
-  }
-});
-
-// A change of server-only data alone: its patch reaches the sockets with `ops: []`.
-app.post('/secret', async (req, res, next) => {
-  try {
-    (req.session.val as JsonObject)._canary = canary();
-    await req.session.synchronize();
-    res.json({ version: req.session.version });
-  } catch (err) {
-    next(err);
-  }
-});
-
-app.get('/_admin/session/:id', async (req, res, next) => {
-  try {
-    res.json((await sync.get(req.params.id)) ?? null);
-  } catch (err) {
-    next(err);
-  }
-});
-app.post('/_admin/destroy/:id', async (req, res, next) => {
-  try {
-    res.json({ destroyed: await sync.destroy(req.params.id) });
-  } catch (err) {
-    next(err);
-  }
-});
-app.get('/_admin/heap', async (_req, res) => {
-  // Several rounds with turns of the loop between them: finalizers and weak maps settle.
-  for (let i = 0; i < 6; i++) {
-    gc?.();
-    await sleep(20);
-  }
-  res.json({ heapUsed: process.memoryUsage().heapUsed, gc: Boolean(gc) });
-});
-// For investigating a heap figure by hand: writes a snapshot after GC and answers its path.
-app.post('/_admin/snapshot', async (_req, res) => {
-  for (let i = 0; i < 6; i++) {
-    gc?.();
-    await sleep(20);
-  }
-  res.json({ file: writeHeapSnapshot() });
-});
-app.get('/_admin/stats', (_req, res) => {
-  res.json({
-    problems,
-    sockets: io.of('/').sockets.size,
-    counter,
-    protoClean: Object.keys(Object.prototype).length === 0,
+const app = loadApp(sync, config.canary, (app) => {
+  app.get('/_admin/session/:id', async (req, res, next) => {
+    try {
+      res.json((await sync.get(req.params.id)) ?? null);
+    } catch (err) {
+      next(err);
+    }
   });
-});
-
-app.use((err: any, _req: unknown, res: any, _next: unknown) => {
-  res.status(err?.status ?? 500).json({ error: String(err?.message ?? err), code: err?.code });
+  app.post('/_admin/destroy/:id', async (req, res, next) => {
+    try {
+      res.json({ destroyed: await sync.destroy(req.params.id) });
+    } catch (err) {
+      next(err);
+    }
+  });
+  app.get('/_admin/heap', async (_req, res) => {
+    // Several rounds with turns of the loop between them: finalizers and weak maps settle.
+    for (let i = 0; i < 6; i++) {
+      gc?.();
+      await sleep(20);
+    }
+    res.json({ heapUsed: process.memoryUsage().heapUsed, gc: Boolean(gc) });
+  });
+  // For investigating a heap figure by hand: writes a snapshot after GC and answers its path.
+  app.post('/_admin/snapshot', async (_req, res) => {
+    for (let i = 0; i < 6; i++) {
+      gc?.();
+      await sleep(20);
+    }
+    res.json({ file: writeHeapSnapshot() });
+  });
+  app.get('/_admin/stats', (_req, res) => {
+    res.json({
+      problems,
+      sockets: io.of('/').sockets.size,
+      protoClean: Object.keys(Object.prototype).length === 0,
+    });
+  });
 });
 
 await sync.ready();
@@ -132,21 +97,7 @@ const http = app.listen(0, '127.0.0.1', () => {
 });
 const io = new Server(http);
 sync.attach(io);
-io.on('connection', (socket) => {
-  // A socket handler that writes the session, as an app's would.
-  socket.on('load:write', async (body: { key: string; value: unknown }, ack: (answer: unknown) => void) => {
-    if (typeof ack !== 'function') return;
-    try {
-      const val = socket.session.val as JsonObject;
-      val[body.key] = body.value as JsonObject[string];
-      val._canary = canary();
-      await socket.session.synchronize();
-      ack({ version: socket.session.version });
-    } catch (err) {
-      ack({ error: String((err as Error)?.message ?? err), code: (err as { code?: string })?.code });
-    }
-  });
-});
+loadHandlers(io, config.canary);
 
 process.on('SIGTERM', () => {
   io.close();

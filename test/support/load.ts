@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import express, { type Express } from 'express';
+import type { Express } from 'express';
 import { Server as IOServer } from 'socket.io';
 import { io as connectClient, type Socket } from 'socket.io-client';
 import { createSessionSync, type SessionSync, type SessionSyncOptions } from '../../src/server/index.js';
@@ -27,6 +27,7 @@ import {
 } from '../../src/shared/index.js';
 import type { NodeConfig } from './app-node.js';
 import { Jar, serve } from './http.js';
+import { loadApp, loadHandlers } from './load-app.js';
 
 export { Jar };
 
@@ -103,6 +104,12 @@ export class Capture {
 // ---------------------------------------------------------------------------------------------
 // App nodes
 
+/** Where a load goes: a base URL, and a way to read the store's record of a session. */
+export interface Target {
+  url: string;
+  record(id: string): Promise<{ version: number; data: JsonObject } | null>;
+}
+
 /** A running app node (child process). */
 export interface AppNode {
   url: string;
@@ -113,7 +120,7 @@ export interface AppNode {
   /** heapUsed after repeated GC, in bytes. */
   heap(): Promise<number>;
   /** Problems the node recorded (unhandled rejections, uncaught exceptions, sync errors) and its socket count. */
-  stats(): Promise<{ problems: string[]; sockets: number; counter: number; protoClean: boolean }>;
+  stats(): Promise<{ problems: string[]; sockets: number; protoClean: boolean }>;
   /** The store's record of a session (server-only data included), or null. */
   record(id: string): Promise<{ version: number; data: JsonObject } | null>;
   /** SIGKILLs the node and waits for its exit. */
@@ -556,10 +563,10 @@ export class Load {
    * @param socketNode - where socket `j` of visitor `i` connects (default: its HTTP node)
    */
   async open(
-    node: AppNode | ((i: number) => AppNode),
+    node: Target | ((i: number) => Target),
     sessions: number,
     sockets: number,
-    socketNode?: (i: number, j: number) => AppNode,
+    socketNode?: (i: number, j: number) => Target,
   ): Promise<void> {
     const pick = typeof node === 'function' ? node : () => node;
     const made: Visitor[] = [];
@@ -691,7 +698,7 @@ export class Load {
    * @returns figures for the report
    */
   async verify(
-    node: AppNode,
+    node: Target,
     ms = 60_000,
   ): Promise<{ sessions: number; sockets: number; acked: number; patches: number; gaps: number }> {
     const records = new Map<Visitor, { version: number; data: JsonObject }>();
@@ -781,50 +788,39 @@ export interface LocalServer {
   url: string;
   sync: SessionSync;
   io: IOServer;
+  /** The store's record of a session (as {@link AppNode.record}). */
+  record(id: string): Promise<{ version: number; data: JsonObject } | null>;
   /** A visitor with a fresh jar whose bodies go to `capture`. */
   visitor(capture?: Capture): Visitor;
   close(): Promise<void>;
 }
 
 /**
- * Starts Express + Socket.IO with `sync.express()` and `sync.attach(io)` on a loopback port, with
- * the same `POST /w` and `POST /secret` routes as the app node.
+ * Starts the load app (./load-app.ts: the same routes and socket handler as an app node) with
+ * `sync.attach(io)` on a loopback port, in this process.
  *
  * @param options - session-sync options (a secret is added when missing)
- * @param routes - adds the test's own routes
+ * @param start - the canary, and the test's own routes
  * @returns the server
  * @example
  * const t = await startLocal({ store: new MemoryStore({ max: 100 }) })
  */
 export async function startLocal(
   options: SessionSyncOptions = {},
-  routes?: (app: Express, sync: SessionSync) => void,
+  start: { canary?: string; routes?: (app: Express, sync: SessionSync) => void } = {},
 ): Promise<LocalServer> {
   const sync = createSessionSync({ secret: randomText(24), ...options });
-  const app = express();
-  app.use(express.json({ limit: '2mb' }));
-  app.use(sync.express());
-  app.post('/w', async (req, res, next) => {
-    try {
-      const { key, value } = req.body as { key: string; value: JsonObject[string] };
-      (req.session.val as JsonObject)[key] = value;
-      await req.session.synchronize();
-      res.json({ version: req.session.version });
-    } catch (err) {
-      next(err);
-    }
-  });
-  routes?.(app, sync);
-  app.use((err: any, _req: unknown, res: any, _next: unknown) => {
-    res.status(err?.status ?? 500).json({ error: String(err?.message ?? err), code: err?.code });
-  });
+  const canary = start.canary ?? `canary-${randomText()}`;
+  const app = loadApp(sync, canary, (app) => start.routes?.(app, sync));
   const served = await serve(app);
   const io = new IOServer(served.server);
   sync.attach(io);
+  loadHandlers(io, canary);
   return {
     url: served.url,
     sync,
     io,
+    record: async (id) => (await sync.get(id)) ?? null,
     visitor: (capture) => new Visitor(new Jar(served.url), served.url, capture),
     async close() {
       io.disconnectSockets(true);
