@@ -65,6 +65,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     status: new Set(),
     error: new Set(),
     ended: new Set(),
+    pending: new Set(),
   };
   const waiters = new Map<string, [(version: number) => void, (err: Error) => void]>();
   let status: Status = 'loading';
@@ -80,6 +81,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
   let closed = false;
   let renewing = false; // regenerated: a new tag is expected
   let behind = 0; // the newest version seen in a patch that could not apply
+  let unacked = 0; // the last count told to 'pending' listeners
   let socket: SyncSocket | undefined;
   let getTimer: ReturnType<typeof setTimeout> | undefined;
   let socketTimer: ReturnType<typeof setTimeout> | undefined;
@@ -117,6 +119,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     if (typeof result === 'number') waiter?.[0](result);
     else waiter?.[1](result);
   };
+  const waiting = (): number => pending.filter((entry) => entry.acked === undefined).length;
   const refuse = (entry: Entry, err: SessionSyncError): void => {
     outbox.remove([entry.id]);
     settle(entry.id, err);
@@ -137,6 +140,8 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     });
     const next = share(visible, data);
     if (next !== visible) emit('change', (visible = next) as T);
+    const count = waiting();
+    if (count !== unacked) emit('pending', (unacked = count));
     if (known) markReady(visible as T);
   }
 
@@ -451,7 +456,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
       return server.tag;
     },
     get pending() {
-      return pending.filter((e) => e.acked === undefined).length;
+      return waiting();
     },
     get persistent() {
       return storage.persistent;

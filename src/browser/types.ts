@@ -70,6 +70,8 @@ export interface SessionEvents<T> {
   status: (status: Status) => void;
   error: (error: SessionSyncError) => void;
   ended: (reason: string) => void;
+  /** The count of writes waiting for the server changed (a confirmation changes no data). */
+  pending: (count: number) => void;
 }
 
 /** A path as reads and writes accept it: `'prefs.theme'` or `['prefs', 'theme']`. */
@@ -106,7 +108,7 @@ export interface Session<T extends JsonObject = JsonObject> {
   subscribe(fn: (data: T) => void): () => void;
   /** Calls `fn` after every change (not now); returns the unsubscribe. */
   listen(fn: (data: T) => void): () => void;
-  /** Adds an event listener; returns its remover. */
+  /** Adds a listener of `'change'`, `'status'`, `'error'`, `'ended'` or `'pending'`; returns its remover. */
   on<E extends keyof SessionEvents<T>>(event: E, fn: SessionEvents<T>[E]): () => void;
   /** Sets a value; resolves with the server version once stored. */
   set(path: PathInput, value: JsonValue): Promise<number>;

@@ -261,6 +261,8 @@ writes('set() shows at once, resolves with the server version, and the server ha
     await until(() => s.status === 'live', 'live');
     const changes: JsonObject[] = [];
     s.listen((d) => changes.push(d));
+    const counts: number[] = [];
+    s.on('pending', (n) => counts.push(n));
     const done = s.set('prefs.theme', 'dark');
     assert.equal(s.data, { prefs: { theme: 'dark' } });
     assert.is(s.pending, 1);
@@ -270,6 +272,7 @@ writes('set() shows at once, resolves with the server version, and the server ha
     assert.is(s.pending, 0);
     assert.equal(s.data, { prefs: { theme: 'dark' } });
     assert.is(changes.length, 1, 'the confirmation does not re-render');
+    assert.equal(counts, [1, 0], "the confirmation is told to 'pending' listeners");
     const seen = await serverData(b);
     assert.equal(seen.data, { prefs: { theme: 'dark' } });
     assert.is(seen.version, version);
