@@ -83,6 +83,18 @@ tabs('the page logs no errors', async ({ a, b }) => {
   assert.equal(b.errors, []);
 });
 
+tabs('the page fits a phone’s width', async ({ b }) => {
+  await b.page.setViewportSize({ width: 360, height: 740 });
+  const overflow = await b.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+  for (const control of ['#http-add', '#socket-add', '[data-theme-choice="ocean"]', '#sign-in button']) {
+    const box = await b.page.locator(control).boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= 360, `${control} is on screen`);
+  }
+  await screenshot(b.page, 'phone');
+  await b.page.setViewportSize({ width: 1100, height: 820 });
+});
+
 tabs('a screenshot of both tabs is saved', async ({ a, b }) => {
   for (const [tab, name] of [
     [a, 'two-tabs-a'],
