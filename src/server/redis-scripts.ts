@@ -146,7 +146,9 @@ return existed
 export const ANNOUNCE = script(
   'announce',
   `
-redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL')
+-- PTTL + PX rather than KEEPTTL, which needs Redis 6.
+local left = redis.call('PTTL', KEYS[1])
+if left > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', left) end
 return redis.call('PUBLISH', ARGV[2], ARGV[3])
 `,
 );

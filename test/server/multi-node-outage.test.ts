@@ -228,4 +228,32 @@ lost('a destroy announced while the pub/sub links are down still ends the socket
   }
 });
 
+lost('a regenerate announced while the pub/sub links are down ends the old sockets as regenerated', async () => {
+  const redis = await startRedis();
+  const { nodes, visitor, connect, close } = await startNodes({ redisUrl: redis.url, count: 2 });
+  const admin = new Redis(redis.url);
+  try {
+    const [a, b] = nodes;
+    const ann = visitor();
+    await ann.fetch(`${a!.url}/write`, post({ n: 1 }));
+    const onB = await connect(b!, ann);
+    const frames = record(onB);
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    const res = await ann.fetch(`${a!.url}/regenerate`, { method: 'POST' });
+    assert.is(res.status, 200);
+    await until(() => frames.some((f) => f.event === 'disconnect'), 'the disconnect', 5000);
+    assert.equal(
+      frames.map((f) => [f.event, f.payload]),
+      [
+        ['session:ended', { reason: 'regenerated' }],
+        ['disconnect', 'io server disconnect'],
+      ],
+    );
+  } finally {
+    admin.disconnect();
+    await close();
+    await redis.stop();
+  }
+});
+
 lost.run();
