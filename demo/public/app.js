@@ -98,6 +98,8 @@
     flashTimer = setTimeout(() => els.data.classList.remove('flash'), 700);
   });
   session.on('status', renderStatus);
+  // An acknowledgement changes no data, only the pending count.
+  session.on('pending', renderStatus);
   session.on('error', (err) => showError(err.message));
 
   function showError(message) {
@@ -157,7 +159,4 @@
   });
 
   $('restart').addEventListener('click', () => location.reload());
-
-  // The pending count changes without a data change (an acknowledgement): keep the badge true.
-  setInterval(renderStatus, 500);
 })();

@@ -96,6 +96,9 @@ offline('when the network returns they reach the server exactly once', async (ct
   assert.is((await h.demo.sync.get(ctx.id))?.version, ctx.before + 2);
   const state = await stateOf(tab.page);
   assert.is(state.version, ctx.before + 2, 'the page holds the server’s version');
+  // The badge follows: live, nothing pending.
+  assert.is(await tab.page.locator('#status').getAttribute('data-status'), 'live');
+  assert.not.ok(await tab.page.locator('#pending').isVisible(), 'no pending count shown');
   assert.equal(state.data.prefs, { theme: 'ocean' });
 });
 
