@@ -8,7 +8,7 @@ import { io as connectClient, type Socket } from 'socket.io-client';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryStore } from '../../src/server/index.js';
-import { PROTOCOL_VERSION } from '../../src/shared/index.js';
+import { PROTOCOL_VERSION, type JsonObject } from '../../src/shared/index.js';
 import {
   Capture,
   inBatches,
@@ -124,6 +124,41 @@ canary(
     load.close();
   },
 );
+
+canary('with expose as a list of paths, a canary at an ordinary key stays on the server too', async () => {
+  const needle = `canary-${randomText()}`;
+  const pick = (data: JsonObject): JsonObject => {
+    const out: JsonObject = {};
+    for (const key of ['draft', 'created']) if (key in data) out[key] = data[key]!;
+    return out;
+  };
+  // Writes to `h…` and `s…` keys and to `vault` are all server-only here: their patches carry
+  // `ops: []`, and hello answers are always whole snapshots (history cannot be projected alone).
+  const t = await startLocal(
+    { clientWritable: ['prefs', 'draft'], expose: ['draft', 'created'] },
+    { canary: needle, canaryKey: 'vault' },
+  );
+  try {
+    const capture = new Capture(needle);
+    const load = new Load({ rate: 150, capture, concurrency: 40, project: pick });
+    await load.open(t, 20, 3);
+    await load.drive(SOAK ? 20_000 : 3000);
+    await load.settle();
+    await inBatches(load.clients, 30, async (c) => {
+      const message = { protocol: PROTOCOL_VERSION, version: Math.max(0, c.mirror.version - 2) };
+      capture.scan('hello ack', JSON.stringify(await c.socket!.timeout(10_000).emitWithAck('session:hello', message)));
+    });
+    const figures = await load.verify(t);
+    assert.equal(capture.hits, [], 'the canary never reached a visitor');
+    assert.ok(String((await t.sync.get(load.visitors[0]!.id))!.data.vault).startsWith(needle));
+    console.log(
+      `  reliability/security: expose as paths: canary absent from ${capture.frames} bodies and frames, ${figures.sockets} mirrors converged on the projection`,
+    );
+    load.close();
+  } finally {
+    await t.close();
+  }
+});
 
 canary.run();
 

@@ -20,11 +20,17 @@ import type { JsonObject } from '../../src/shared/index.js';
  * @param sync - the session layer
  * @param canary - the server-only value (a counter is appended on every write)
  * @param more - the caller's own routes
+ * @param canaryKey - the top-level key of the canary (server-only under the server's `expose`)
  * @returns the app
  * @example
  * const app = loadApp(sync, 'canary-xyz')
  */
-export function loadApp(sync: SessionSync, canary: string, more?: (app: Express) => void): Express {
+export function loadApp(
+  sync: SessionSync,
+  canary: string,
+  more?: (app: Express) => void,
+  canaryKey = '_canary',
+): Express {
   let counter = 0;
   const secret = (): string => `${canary}:${++counter}`;
   const app = express();
@@ -35,7 +41,7 @@ export function loadApp(sync: SessionSync, canary: string, more?: (app: Express)
       const { key, value } = req.body as { key: string; value: JsonObject[string] };
       const val = req.session.val as JsonObject;
       val[key] = value;
-      val._canary = secret();
+      val[canaryKey] = secret();
       await req.session.synchronize();
       res.json({ version: req.session.version });
     } catch (err) {
@@ -44,7 +50,7 @@ export function loadApp(sync: SessionSync, canary: string, more?: (app: Express)
   });
   app.post('/secret', async (req, res, next) => {
     try {
-      (req.session.val as JsonObject)._canary = secret();
+      (req.session.val as JsonObject)[canaryKey] = secret();
       await req.session.synchronize();
       res.json({ version: req.session.version });
     } catch (err) {
@@ -56,7 +62,7 @@ export function loadApp(sync: SessionSync, canary: string, more?: (app: Express)
       await req.session.regenerate();
       const val = req.session.val as JsonObject;
       val.user = (req.body as { user: string }).user;
-      val._canary = secret();
+      val[canaryKey] = secret();
       await req.session.synchronize();
       res.json({ version: req.session.version, tag: req.session.tag });
     } catch (err) {
@@ -84,10 +90,11 @@ export function loadApp(sync: SessionSync, canary: string, more?: (app: Express)
  *
  * @param io - the Socket.IO server (session-sync already attached)
  * @param canary - the server-only value
+ * @param canaryKey - the top-level key of the canary
  * @example
  * loadHandlers(io, 'canary-xyz')
  */
-export function loadHandlers(io: Server, canary: string): void {
+export function loadHandlers(io: Server, canary: string, canaryKey = '_canary'): void {
   let counter = 0;
   io.on('connection', (socket) => {
     socket.on(
@@ -97,7 +104,7 @@ export function loadHandlers(io: Server, canary: string): void {
         try {
           const val = socket.session.val as JsonObject;
           val[body.key] = body.value;
-          val._canary = `${canary}:s${++counter}`;
+          val[canaryKey] = `${canary}:s${++counter}`;
           await socket.session.synchronize();
           ack({ version: socket.session.version });
         } catch (err) {

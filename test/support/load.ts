@@ -520,6 +520,8 @@ export interface LoadOptions {
   concurrency?: number;
   /** Share of writes of each kind; the rest of 1 goes to server-only (`/secret`) writes. */
   mix?: { http: number; socket: number; mutate: number };
+  /** What the server's `expose` lets visitors see (default {@link visible}: all but `_` keys). */
+  project?: (data: JsonObject) => JsonObject;
 }
 
 /** Counts per kind of writer. */
@@ -701,6 +703,7 @@ export class Load {
     node: Target,
     ms = 60_000,
   ): Promise<{ sessions: number; sockets: number; acked: number; patches: number; gaps: number }> {
+    const project = this.options.project ?? visible;
     const records = new Map<Visitor, { version: number; data: JsonObject }>();
     await inBatches(this.visitors, 25, async (v) => {
       const record = await node.record(v.id);
@@ -721,7 +724,7 @@ export class Load {
     const problems: string[] = [];
     for (const v of this.visitors) {
       const record = records.get(v)!;
-      const expected = visible(record.data);
+      const expected = project(record.data);
       for (const c of v.clients) {
         patches += c.mirror.patches;
         gaps += c.mirror.gaps;
@@ -740,7 +743,7 @@ export class Load {
       if (
         route.status !== 200 ||
         route.body?.version !== record.version ||
-        !jsonEqual(route.body?.data, visible(record.data))
+        !jsonEqual(route.body?.data, project(record.data))
       ) {
         problems.push(`the route of ${v.id} says v${route.body?.version}, the store v${record.version}`);
       }
@@ -800,22 +803,22 @@ export interface LocalServer {
  * `sync.attach(io)` on a loopback port, in this process.
  *
  * @param options - session-sync options (a secret is added when missing)
- * @param start - the canary, and the test's own routes
+ * @param start - the canary (and its key, `_canary` by default), and the test's own routes
  * @returns the server
  * @example
  * const t = await startLocal({ store: new MemoryStore({ max: 100 }) })
  */
 export async function startLocal(
   options: SessionSyncOptions = {},
-  start: { canary?: string; routes?: (app: Express, sync: SessionSync) => void } = {},
+  start: { canary?: string; canaryKey?: string; routes?: (app: Express, sync: SessionSync) => void } = {},
 ): Promise<LocalServer> {
   const sync = createSessionSync({ secret: randomText(24), ...options });
   const canary = start.canary ?? `canary-${randomText()}`;
-  const app = loadApp(sync, canary, (app) => start.routes?.(app, sync));
+  const app = loadApp(sync, canary, (app) => start.routes?.(app, sync), start.canaryKey);
   const served = await serve(app);
   const io = new IOServer(served.server);
   sync.attach(io);
-  loadHandlers(io, canary);
+  loadHandlers(io, canary, start.canaryKey);
   return {
     url: served.url,
     sync,
