@@ -85,6 +85,9 @@ outage(
         const read = await status(carl, `${node.url}/read`);
         assert.equal([read.status, read.body.code], [503, 'store_unavailable'], `carl's read on ${node.name}`);
       }
+      // A node that holds ann's session live (her socket is open there) answers reads from
+      // memory; only what needs Redis fails.
+      assert.equal(await status(ann, `${a!.url}/read`), { status: 200, body: { version: 1, data: { n: 1 } } });
       // What does not touch a session works.
       assert.equal(await status(visitor(), `${a!.url}/ping`), { status: 200, body: 'pong' });
       assert.equal(await status(visitor(), `${b!.url}/read`), { status: 200, body: { version: 0, data: {} } });
