@@ -64,7 +64,11 @@ account('sign-in rotates the cookie and ends the old id’s sockets', async (ctx
   }
   // Both tabs reconnected under the new id; no socket of the old id is left.
   const start = Date.now();
-  while (h.socketSessions().length !== 2 && Date.now() - start < 5000) await a.page.waitForTimeout(50);
+  const settled = (): boolean => {
+    const ids = h.socketSessions();
+    return ids.length === 2 && ids.every((id) => id === ctx.newId);
+  };
+  while (!settled() && Date.now() - start < 5000) await a.page.waitForTimeout(50);
   assert.equal(h.socketSessions(), [ctx.newId, ctx.newId]);
   const state = await stateOf(b.page);
   assert.is.not(state.tag, oldTag, 'the tab adopted the new tag');
