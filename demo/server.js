@@ -112,15 +112,16 @@ export async function startDemo({ port = 3000, host, store, secret = process.env
     }
   });
 
-  // Refuse Engine.IO handshakes (polling and WebSocket) while unreachable.
+  sync.attach(io);
+
+  // Refuse Engine.IO handshakes (polling and WebSocket) while unreachable (wrapping whatever
+  // attach() or the app set, so it runs first).
   const allowRequest = io.engine.opts.allowRequest;
   io.engine.opts.allowRequest = (req, callback) => {
     if (!reachable) return callback('unreachable (demo test hook)', false);
     if (allowRequest) return allowRequest(req, callback);
     callback(null, true);
   };
-
-  sync.attach(io);
 
   // The Socket.IO way: a socket handler. `socket.session.val` is always current, whoever
   // changed it last.
