@@ -40,7 +40,7 @@ const check = (ok: unknown, name: string): void => {
 function defaultLog(message: string, ...args: unknown[]): void {
   try {
     // The debug package would triple this SDK's size; this honours its usual switch.
-    if (/session-sync/.test(localStorage.debug)) console.debug(`session-sync:browser ${message}`, ...args);
+    if (/session-sync/.test(localStorage.debug)) console.debug('session-sync:browser', message, ...args);
   } catch {
     // no localStorage (Node, sandboxed frames)
   }

@@ -27,7 +27,7 @@ import type { Session, SessionEvents, SessionOptions, Snapshot, Status, SyncSock
 
 let warned = false;
 const warn = (why?: unknown): void => {
-  if (!warned) console.warn('session-sync: IndexedDB is unavailable; the session is kept in memory only', why ?? '');
+  if (!warned) console.warn('session-sync: no usable IndexedDB; the session is kept in memory only', why ?? '');
   warned = true;
 };
 const settled = <V>(value: V | Error): Promise<V> => {
@@ -174,7 +174,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
   }
 
   // Takes a whole server state, with the tag rules of DESIGN.md §4.
-  function adopt(snapshot: Snapshot, full: boolean, from: 'server' | 'cache' | 'tab'): void {
+  function adopt(snapshot: Snapshot, full: boolean, fromServer?: boolean): void {
     const { version, tag, data } = snapshot;
     if (server.tag !== null && tag !== server.tag && !renewing) {
       // Another person signed in meanwhile: never replay one person's writes into another's session.
@@ -189,12 +189,13 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     known = true;
     if (status === 'loading') setStatus('cached');
     confirm();
-    if (from === 'server') commit();
+    if (fromServer)
+      commit(); // not the cache's or a tab's: stored and posted already
     else show();
   }
 
   const tabs = openTabs(o.channel, (snapshot) => {
-    if (snapshot.tag === server.tag && snapshot.version > server.version && !over) adopt(snapshot, true, 'tab');
+    if (snapshot.tag === server.tag && snapshot.version > server.version && !over) adopt(snapshot, true);
   });
 
   // Applies one patch; false on a gap (or a patch that does not apply): resync, never a wrong merge.
@@ -247,7 +248,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
       setStatus('error');
       return later(hello);
     }
-    if ('data' in ack) adopt(ack, true, 'server');
+    if ('data' in ack) adopt(ack, true, true);
     else if (
       ack.tag !== server.tag ||
       ('patches' in ack ? !ack.patches.every(applyPatch) : ack.version > server.version)
@@ -323,7 +324,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
       const snapshot = res.status === 304 || (res.ok && toSnapshot(await res.json()));
       if (!snapshot) throw new Error(`GET answered ${res.status}`);
       if (closed || over) return;
-      if (snapshot !== true) adopt(snapshot, true, 'server');
+      if (snapshot !== true) adopt(snapshot, true, true);
       gotten = true;
       getDelay = 250;
       if (!live && !renewing) setStatus(o.socket === false ? 'live' : 'cached');
@@ -432,10 +433,10 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     if (cached && !closed) {
       const fresh = Date.now() - (saved!.at ?? 0) <= o.maxAge;
       if (!known) {
-        if (fresh) adopt(cached, saved!.full === true, 'cache');
+        if (fresh) adopt(cached, saved!.full === true);
         else server = { ...EMPTY, tag: owner };
       } else if (fresh && saved!.full && cached.tag === server.tag && cached.version > server.version)
-        adopt(cached, true, 'cache');
+        adopt(cached, true);
     }
     show();
     await load();
