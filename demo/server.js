@@ -28,7 +28,7 @@ const DEMO_SECRET = 'session-sync demo secret: never use a committed secret in p
  * @param {string} [options.host] - interface to listen on (default: all)
  * @param {import('../dist/server.js').SessionStore} [options.store] - where sessions live (default: a MemoryStore)
  * @param {string} [options.secret] - cookie secret (default: $SESSION_SECRET or the demo's own)
- * @returns {Promise<Demo>} the running demo
+ * @returns {Promise<import('./server.d.ts').Demo>} the running demo (typed in server.d.ts)
  * @example
  * const demo = await startDemo({ port: 0, host: '127.0.0.1' })
  * console.log(demo.url)
@@ -71,6 +71,7 @@ export async function startDemo({ port = 3000, host, store, secret = process.env
   app.get('/', (req, res) => {
     // Server-only (a top-level key starting with `_` is outside the default `expose`): stored
     // with the session, never sent to the browser by the route or a socket.
+    // (Not counted while the test hook plays unreachable: the page then stands for a cached copy.)
     if (reachable) req.session.val._visits = (req.session.val._visits ?? 0) + 1;
     res.sendFile(here('public/index.html'));
   });
@@ -153,7 +154,6 @@ export async function startDemo({ port = 3000, host, store, secret = process.env
   const shownHost =
     !host || host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
 
-  /** @typedef {Awaited<ReturnType<typeof startDemo>>} Demo */
   return {
     /** The page's URL. */
     url: `http://${shownHost}:${address.port}/`,
