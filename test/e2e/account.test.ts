@@ -5,7 +5,7 @@ import { copyFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loud, screenshot, shownJson, startE2E, stateOf, waitFor, type E2E, type Tab } from './harness.js';
+import { click, fill, loud, screenshot, shownJson, startE2E, stateOf, waitFor, type E2E, type Tab } from './harness.js';
 
 interface Ctx {
   h: E2E;
@@ -38,8 +38,8 @@ account('two live tabs with some data', async (ctx) => {
   const { h, a, b } = ctx;
   await waitFor(a.page, (s) => s.status === 'live');
   await waitFor(b.page, (s) => s.status === 'live');
-  await a.page.click('#http-add');
-  await a.page.click('[data-theme-choice="ocean"]');
+  await click(a, '#http-add');
+  await click(a, '[data-theme-choice="ocean"]');
   await waitFor(b.page, (s) => s.data.counter === 1 && s.data.prefs?.theme === 'ocean');
   await waitFor(a.page, (s) => s.pending === 0);
   ctx.oldId = (await h.sessionId())!;
@@ -50,8 +50,8 @@ account('two live tabs with some data', async (ctx) => {
 account('sign-in rotates the cookie and ends the old id’s sockets', async (ctx) => {
   const { h, a, b } = ctx;
   const oldTag = (await stateOf(a.page)).tag;
-  await a.page.fill('#name', 'Ada');
-  await a.page.click('#sign-in button[type="submit"]');
+  await fill(a, '#name', 'Ada');
+  await click(a, '#sign-in button[type="submit"]');
   for (const tab of [a, b]) {
     await waitFor(tab.page, (s) => s.status === 'live' && s.data.user?.name === 'Ada', 15_000);
   }
@@ -84,9 +84,9 @@ account('after sign-in the data is kept and the page stays live', async (ctx) =>
     });
     assert.is(await tab.page.locator('#user-name').innerText(), 'Ada');
   }
-  await b.page.click('#socket-add');
+  await click(b, '#socket-add');
   await waitFor(a.page, (s) => s.data.counter === 2);
-  await a.page.click('[data-theme-choice="dark"]');
+  await click(a, '[data-theme-choice="dark"]');
   await waitFor(b.page, (s) => s.data.prefs?.theme === 'dark');
   await waitFor(a.page, (s) => s.pending === 0);
   const stored = await h.demo.sync.get(ctx.newId);
@@ -106,7 +106,7 @@ account('a screenshot of the signed-in page is saved', async ({ a }) => {
 
 account('sign-out ends every tab', async (ctx) => {
   const { h, a, b } = ctx;
-  await a.page.click('#sign-out button[type="submit"]');
+  await click(a, '#sign-out button[type="submit"]');
   for (const tab of [a, b]) {
     await waitFor(tab.page, (s) => s.status === 'ended');
     assert.equal((await stateOf(tab.page)).data, {}, 'the mirror is empty');

@@ -223,6 +223,35 @@ export async function waitFor(page: Page, check: (s: PageState) => boolean, time
 }
 
 /**
+ * Clicks in a tab the way a person would: the tab comes to the front first. Playwright waits
+ * for a control to be "stable" over animation frames, and a tab behind another gets frames
+ * slowly: a click there would cost a second or two of nothing.
+ *
+ * @param tab - the tab
+ * @param selector - what to click
+ * @returns when clicked
+ * @example
+ * await click(a, '#http-add')
+ */
+export async function click(tab: Tab, selector: string): Promise<void> {
+  await tab.page.bringToFront();
+  await tab.page.click(selector);
+}
+
+/**
+ * Types into a field of a tab, the tab brought to the front first (see {@link click}).
+ *
+ * @param tab - the tab
+ * @param selector - the field
+ * @param value - the text
+ * @returns when typed
+ */
+export async function fill(tab: Tab, selector: string, value: string): Promise<void> {
+  await tab.page.bringToFront();
+  await tab.page.fill(selector, value);
+}
+
+/**
  * Wraps a suite hook so its error is printed: uvu counts a failed `before` hook as failed tests
  * but does not say why.
  *
@@ -252,6 +281,8 @@ export function loud<C>(fn: (ctx: C) => Promise<void>): (ctx: C) => Promise<void
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const path = `${ARTIFACTS}${name}.png`;
+  // A tab behind another paints slowly (seconds) when captured; the front one does not.
+  await page.bringToFront();
   await page.screenshot({ path, fullPage: true });
   return path;
 }

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SessionChange } from '../../dist/server.js';
-import { loud, shownJson, startE2E, stateOf, waitFor, type E2E, type Tab } from './harness.js';
+import { click, loud, shownJson, startE2E, stateOf, waitFor, type E2E, type Tab } from './harness.js';
 
 interface Ctx {
   h: E2E;
@@ -38,7 +38,7 @@ offline.after(
 offline('a live page with a counter', async (ctx) => {
   const { h, tab } = ctx;
   await waitFor(tab.page, (s) => s.status === 'live');
-  await tab.page.click('#http-add');
+  await click(tab, '#http-add');
   await waitFor(tab.page, (s) => s.data.counter === 1);
   ctx.id = (await h.sessionId())!;
   const stored = await h.demo.sync.get(ctx.id);
@@ -63,9 +63,9 @@ offline('a reload while unreachable shows the cached session', async ({ tab }) =
 });
 
 offline('writes made while unreachable are shown at once', async ({ tab }) => {
-  await tab.page.click('[data-theme-choice="dark"]');
+  await click(tab, '[data-theme-choice="dark"]');
   assert.is(await tab.page.evaluate(() => document.documentElement.dataset.theme), 'dark');
-  await tab.page.click('[data-theme-choice="ocean"]');
+  await click(tab, '[data-theme-choice="ocean"]');
   const state = await stateOf(tab.page);
   assert.equal(state.data.prefs, { theme: 'ocean' });
   assert.is(state.pending, 2);

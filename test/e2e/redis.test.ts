@@ -7,7 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RedisStore } from '../../dist/server.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { loud, startE2E, stateOf, waitFor, type E2E, type Tab } from './harness.js';
+import { click, fill, loud, startE2E, stateOf, waitFor, type E2E, type Tab } from './harness.js';
 
 interface Ctx {
   redis: TestRedis;
@@ -44,14 +44,14 @@ nodes('a tab on each node, one session', async ({ h, a, b }) => {
 });
 
 nodes('an HTTP write on node A and a socket write on node B reach the other node’s tab', async ({ a, b }) => {
-  await a.page.click('#http-add');
+  await click(a, '#http-add');
   await waitFor(b.page, (s) => s.data.counter === 1);
-  await b.page.click('#socket-add');
+  await click(b, '#socket-add');
   await waitFor(a.page, (s) => s.data.counter === 2);
 });
 
 nodes('a browser write through node B reaches the tab on node A', async ({ h, a, b }) => {
-  await b.page.click('[data-theme-choice="ocean"]');
+  await click(b, '[data-theme-choice="ocean"]');
   await a.page.waitForFunction(() => document.documentElement.dataset.theme === 'ocean', undefined, {
     timeout: 10_000,
   });
@@ -61,10 +61,10 @@ nodes('a browser write through node B reaches the tab on node A', async ({ h, a,
 });
 
 nodes('sign-out on node A ends the tab on node B', async ({ a, b }) => {
-  await a.page.fill('#name', 'Grace');
-  await a.page.click('#sign-in button[type="submit"]');
+  await fill(a, '#name', 'Grace');
+  await click(a, '#sign-in button[type="submit"]');
   await waitFor(b.page, (s) => s.status === 'live' && s.data.user?.name === 'Grace', 15_000);
-  await a.page.click('#sign-out button[type="submit"]');
+  await click(a, '#sign-out button[type="submit"]');
   await waitFor(b.page, (s) => s.status === 'ended');
   await waitFor(a.page, (s) => s.status === 'ended');
 });

@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loud, screenshot, shownJson, startE2E, stateOf, waitFor, type E2E, type Tab } from './harness.js';
+import { click, loud, screenshot, shownJson, startE2E, stateOf, waitFor, type E2E, type Tab } from './harness.js';
 
 interface Ctx {
   h: E2E;
@@ -43,19 +43,19 @@ tabs('both tabs go live on one session', async ({ h, a, b }) => {
 });
 
 tabs('an HTTP write (Express handler) in one tab is seen in the other', async ({ a, b }) => {
-  await a.page.click('#http-add');
+  await click(a, '#http-add');
   await waitFor(b.page, (s) => s.data.counter === 1);
   assert.is(((await shownJson(b.page)) as { counter: number }).counter, 1, 'the other tab renders it');
 });
 
 tabs('a socket write (Socket.IO handler) in one tab is seen in the other', async ({ a, b }) => {
-  await b.page.click('#socket-add');
+  await click(b, '#socket-add');
   await waitFor(a.page, (s) => s.data.counter === 2);
   assert.is(((await shownJson(a.page)) as { counter: number }).counter, 2);
 });
 
 tabs('a browser write (session.set) in one tab is seen in the other and restyles it', async ({ h, a, b }) => {
-  await a.page.click('[data-theme-choice="dark"]');
+  await click(a, '[data-theme-choice="dark"]');
   // Optimistic: the writing tab shows it before any answer.
   assert.is(await a.page.evaluate(() => document.documentElement.dataset.theme), 'dark');
   await b.page.waitForFunction(() => document.documentElement.dataset.theme === 'dark', undefined, { timeout: 10_000 });
