@@ -36,12 +36,13 @@ load(
   async ({ node, canary }) => {
     const capture = new Capture(canary);
 
-    // Warm-up: every code path runs under the same mix (lazy modules, JIT-compiled code, pools,
-    // table capacity), then is torn down, so the baseline is a server that has served before. A
-    // cold baseline would count V8's optimized code for the hot paths as a leak.
+    // Warm-up: the same shape of load for 5 s (lazy modules, JIT-compiled code, pools, table
+    // capacity), then torn down, so the baseline is a server that has served this load before.
+    // A cold baseline counts V8's optimized code for the hot paths as a leak (heap snapshots of
+    // a cold baseline against the end show the difference is all code and deopt data).
     const warm = new Load({ rate: RATE, capture, concurrency: 150 });
-    await warm.open(node, 60, SOCKETS_PER_SESSION);
-    await warm.drive(4000);
+    await warm.open(node, SESSIONS, SOCKETS_PER_SESSION);
+    await warm.drive(5000);
     await warm.settle();
     await warm.verify(node);
     warm.close();
