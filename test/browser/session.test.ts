@@ -1,8 +1,8 @@
 import '../setup/env.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createSession, SessionSyncError, type Session, type Status } from '../../src/browser/index.js';
-import { deadSocket, fakeRoute, until } from '../support/fake-route.js';
+import { SessionSyncError, type Session, type Status } from '../../src/browser/index.js';
+import { cleanup, deadSocket, fakeRoute, open, until } from '../support/fake-route.js';
 
 let count = 0;
 const unique = (): string => `session-test-${process.pid}-${count++}`;
@@ -10,10 +10,11 @@ const unique = (): string => `session-test-${process.pid}-${count++}`;
 // ---
 
 const contract = suite('subscribe, listen and getSnapshot follow the store contract');
+contract.after.each(cleanup);
 
 contract('subscribe calls at once and on change, listen only on change; both unsubscribe', async () => {
   const route = fakeRoute({ version: 1, tag: 'T', data: { a: { x: 1 }, b: 1 } });
-  const s = createSession({
+  const s = open({
     initial: { version: 1, tag: 'T', data: { a: { x: 1 }, b: 1 } },
     fetch: route.fetch,
     socket: false,
@@ -46,7 +47,7 @@ contract('subscribe calls at once and on change, listen only on change; both uns
 
 contract('getSnapshot keeps its reference until something changed, and unchanged branches keep theirs', async () => {
   const route = fakeRoute({ version: 1, tag: 'T', data: { a: { x: [1, 2] }, b: 1 } });
-  const s = createSession({ fetch: route.fetch, socket: false, name: unique(), channel: false });
+  const s = open({ fetch: route.fetch, socket: false, name: unique(), channel: false });
   assert.equal(s.getSnapshot(), {}, 'data is an object before anything arrived');
   assert.is(s.getSnapshot(), s.getSnapshot());
   assert.is(s.status, 'loading');
@@ -74,7 +75,7 @@ contract('getSnapshot keeps its reference until something changed, and unchanged
 
 contract('on() reports status changes and returns its remover', async () => {
   const route = fakeRoute({ version: 4, tag: 'T', data: { a: 1 } });
-  const s = createSession({ fetch: route.fetch, socket: false, name: unique(), channel: false });
+  const s = open({ fetch: route.fetch, socket: false, name: unique(), channel: false });
   const statuses: Status[] = [];
   const off = s.on('status', (st) => statuses.push(st));
   await until(() => s.status === 'live', 'live');
@@ -90,7 +91,7 @@ contract('on() reports status changes and returns its remover', async () => {
 
 contract('the GET sends X-Session-Sync, and If-None-Match for the version held', async () => {
   const route = fakeRoute({ version: 7, tag: 'TAG', data: { a: 1 } });
-  const s = createSession({ fetch: route.fetch, socket: false, name: unique(), channel: false });
+  const s = open({ fetch: route.fetch, socket: false, name: unique(), channel: false });
   await until(() => s.status === 'live', 'live');
   await s.refresh();
   assert.is(route.requests[0]!.get('x-session-sync'), '1');
@@ -106,12 +107,13 @@ contract.run();
 // ---
 
 const writes = suite('writes apply at once and are checked synchronously');
+writes.after.each(cleanup);
 
 writes('set, delete and update show at once and count as pending while the server is away', async () => {
   const route = fakeRoute({ version: 1, tag: 'T', data: { prefs: { theme: 'light' }, list: [1] } });
   route.offline = true;
   const socket = deadSocket();
-  const s = createSession({ initial: route.snapshot, fetch: route.fetch, socket, name: unique(), channel: false });
+  const s = open({ initial: route.snapshot, fetch: route.fetch, socket, name: unique(), channel: false });
   const { set, update } = s;
   const del = s.delete;
   const done = set('prefs.theme', 'dark');
@@ -138,7 +140,7 @@ writes('set, delete and update show at once and count as pending while the serve
 });
 
 writes('a value that is not JSON, or a bad path, throws a TypeError naming it, and changes nothing', () => {
-  const s = createSession({
+  const s = open({
     initial: { version: 1, tag: 'T', data: { a: [1] } },
     fetch: fakeRoute().fetch,
     socket: deadSocket(),
@@ -167,7 +169,7 @@ writes('a value that is not JSON, or a bad path, throws a TypeError naming it, a
 });
 
 writes('a read-only mirror (socket: false) refuses writes with a rejected promise', async () => {
-  const s = createSession({
+  const s = open({
     initial: { version: 1, tag: 'T', data: {} },
     fetch: fakeRoute().fetch,
     socket: false,
@@ -185,7 +187,7 @@ writes('a read-only mirror (socket: false) refuses writes with a rejected promis
 });
 
 writes('update() that changes nothing sends nothing', async () => {
-  const s = createSession({
+  const s = open({
     initial: { version: 3, tag: 'T', data: { a: 1 } },
     fetch: fakeRoute().fetch,
     socket: deadSocket(),
@@ -202,6 +204,7 @@ writes.run();
 // ---
 
 const options = suite('bad options throw a TypeError naming the option');
+options.after.each(cleanup);
 
 options('each option is checked when the instance is made', () => {
   const bad: [string, Record<string, unknown>][] = [
@@ -218,7 +221,7 @@ options('each option is checked when the instance is made', () => {
   ];
   for (const [name, opts] of bad) {
     assert.throws(
-      () => createSession(opts as never),
+      () => open(opts as never),
       (err: Error) => err instanceof TypeError && err.message.includes(name),
       `option ${name}`,
     );

@@ -1,9 +1,8 @@
 import '../setup/env.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createSession } from '../../src/browser/index.js';
 import { openStorage } from '../../src/browser/storage.js';
-import { fakeRoute, until } from '../support/fake-route.js';
+import { cleanup, fakeRoute, open, until } from '../support/fake-route.js';
 
 let count = 0;
 const unique = (): string => `storage-test-${process.pid}-${count++}`;
@@ -35,6 +34,7 @@ function captureWarnings(): { warnings: unknown[][]; restore(): void } {
 // ---
 
 const fallback = suite('a missing, blocked or failing IndexedDB falls back to memory');
+fallback.after.each(cleanup);
 
 fallback('the storage keeps working in memory, with one warning, whatever the failure', async () => {
   for (const [label, factory] of [
@@ -72,7 +72,7 @@ fallback('a session over a broken IndexedDB works, is not persistent, and warns 
   const capture = captureWarnings();
   try {
     const route = fakeRoute({ version: 1, tag: 'T', data: { a: 1 } });
-    const first = createSession({
+    const first = open({
       fetch: route.fetch,
       socket: false,
       name: unique(),
@@ -82,7 +82,7 @@ fallback('a session over a broken IndexedDB works, is not persistent, and warns 
     assert.equal(await first.ready, { a: 1 });
     await until(() => first.status === 'live', 'live');
     assert.is(first.persistent, false);
-    const second = createSession({
+    const second = open({
       fetch: route.fetch,
       socket: false,
       name: unique(),
@@ -103,7 +103,7 @@ fallback('a session over a broken IndexedDB works, is not persistent, and warns 
 
 fallback('a hanging IndexedDB does not hold the start: the GET goes out after the timeout', async () => {
   const route = fakeRoute({ version: 1, tag: 'T', data: { a: 1 } });
-  const s = createSession({
+  const s = open({
     fetch: route.fetch,
     socket: false,
     name: unique(),

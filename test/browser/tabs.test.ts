@@ -1,8 +1,7 @@
 import '../setup/env.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createSession } from '../../src/browser/index.js';
-import { deadSocket, fakeRoute, until } from '../support/fake-route.js';
+import { cleanup, deadSocket, fakeRoute, open, until } from '../support/fake-route.js';
 
 let count = 0;
 const unique = (): string => `tabs-test-${process.pid}-${count++}`;
@@ -10,6 +9,7 @@ const unique = (): string => `tabs-test-${process.pid}-${count++}`;
 // ---
 
 const tabs = suite('tabs of one origin follow each other through BroadcastChannel');
+tabs.after.each(cleanup);
 
 tabs(
   'a newer server state reached by one tab is taken by the other, which re-applies its own pending writes',
@@ -20,8 +20,8 @@ tabs(
     const b = fakeRoute(start);
     b.offline = true; // only tab A can reach the server
     const socket = deadSocket();
-    const tabA = createSession({ initial: start, fetch: a.fetch, socket: false, name, cache: false });
-    const tabB = createSession({ initial: start, fetch: b.fetch, socket, name, cache: false });
+    const tabA = open({ initial: start, fetch: a.fetch, socket: false, name, cache: false });
+    const tabB = open({ initial: start, fetch: b.fetch, socket, name, cache: false });
     await until(() => tabB.status === 'offline', 'tab B offline');
     tabB.set('prefs.theme', 'dark');
 
@@ -47,8 +47,8 @@ tabs(
 tabs('different names do not hear each other, and a closed tab hears nothing', async () => {
   const start = { version: 1, tag: 'T', data: { n: 1 } };
   const a = fakeRoute(start);
-  const tabA = createSession({ initial: start, fetch: a.fetch, socket: false, name: unique(), cache: false });
-  const other = createSession({
+  const tabA = open({ initial: start, fetch: a.fetch, socket: false, name: unique(), cache: false });
+  const other = open({
     initial: start,
     fetch: fakeRoute(start).fetch,
     socket: false,
@@ -56,8 +56,8 @@ tabs('different names do not hear each other, and a closed tab hears nothing', a
     cache: false,
   });
   const shared = unique();
-  const sender = createSession({ initial: start, fetch: a.fetch, socket: false, name: shared, cache: false });
-  const closed = createSession({
+  const sender = open({ initial: start, fetch: a.fetch, socket: false, name: shared, cache: false });
+  const closed = open({
     initial: start,
     fetch: fakeRoute(start).fetch,
     socket: false,

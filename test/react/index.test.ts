@@ -3,9 +3,8 @@ import { createElement, act } from 'react';
 import { createRoot } from 'react-dom/client';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createSession } from '../../src/browser/index.js';
 import { useSession, useSessionStatus } from '../../src/react/index.js';
-import { fakeRoute, until } from '../support/fake-route.js';
+import { cleanup, fakeRoute, open, until } from '../support/fake-route.js';
 
 let count = 0;
 const unique = (): string => `react-test-${process.pid}-${count++}`;
@@ -33,10 +32,11 @@ function mount(render: () => string): { text(): string; renders(): number; unmou
 // ---
 
 const hooks = suite('useSession and useSessionStatus follow the mirror');
+hooks.after.each(cleanup);
 
 hooks('useSession(instance) renders the data and re-renders on change', async () => {
   const route = fakeRoute({ version: 1, tag: 'T', data: { name: 'Ann' } });
-  const s = createSession<{ name?: string }>({
+  const s = open<{ name?: string }>({
     initial: route.snapshot as never,
     fetch: route.fetch,
     socket: false,
@@ -54,7 +54,7 @@ hooks('useSession(instance) renders the data and re-renders on change', async ()
 
 hooks('with a selector, a change elsewhere does not re-render', async () => {
   const route = fakeRoute({ version: 1, tag: 'T', data: { prefs: { theme: 'dark' }, clicks: 1 } });
-  const s = createSession({
+  const s = open({
     initial: route.snapshot,
     fetch: route.fetch,
     socket: false,
@@ -77,7 +77,7 @@ hooks('with a selector, a change elsewhere does not re-render', async () => {
 
 hooks('useSessionStatus re-renders on status changes', async () => {
   const route = fakeRoute({ version: 1, tag: 'T', data: {} });
-  const s = createSession({ fetch: route.fetch, socket: false, name: unique(), channel: false });
+  const s = open({ fetch: route.fetch, socket: false, name: unique(), channel: false });
   const view = mount(() => useSessionStatus(s));
   await act(() => until(() => s.status === 'live', 'live'));
   assert.is(view.text(), 'live');

@@ -4,7 +4,35 @@
  * fails like an unreachable server; and a socket.io-client socket to a closed port.
  */
 import { io } from 'socket.io-client';
-import type { Snapshot, SyncSocket } from '../../src/browser/index.js';
+import {
+  createSession,
+  type Session,
+  type SessionOptions,
+  type Snapshot,
+  type SyncSocket,
+} from '../../src/browser/index.js';
+import type { JsonObject } from '../../src/shared/index.js';
+
+// What tests opened, so `cleanup` (a suite's after.each) closes it even when a test failed
+// half-way: a retrying session or a reconnecting socket would keep the process alive.
+const opened: { close(): void }[] = [];
+
+/**
+ * `createSession`, remembered for {@link cleanup}.
+ *
+ * @param options - as for createSession
+ * @returns the session
+ */
+export function open<T extends JsonObject = JsonObject>(options: SessionOptions<T> = {}): Session<T> {
+  const session = createSession<T>(options);
+  opened.push(session);
+  return session;
+}
+
+/** Closes every session and socket opened through this module since the last call. */
+export function cleanup(): void {
+  for (const handle of opened.splice(0)) handle.close();
+}
 
 /** A scripted route. */
 export interface FakeRoute {
@@ -51,12 +79,14 @@ export function fakeRoute(snapshot: Snapshot = { version: 0, tag: null, data: {}
  * @returns the socket, not connected
  */
 export function deadSocket(): SyncSocket {
-  return io('http://127.0.0.1:9', {
+  const socket = io('http://127.0.0.1:9', {
     autoConnect: false,
     reconnectionDelay: 50,
     reconnectionDelayMax: 100,
     timeout: 200,
   }) as SyncSocket;
+  opened.push({ close: () => socket.disconnect() });
+  return socket;
 }
 
 /**
@@ -66,7 +96,7 @@ export function deadSocket(): SyncSocket {
  * @param what - named in the failure
  * @param ms - how long to wait at most
  */
-export async function until(check: () => boolean, what = 'condition', ms = 3000): Promise<void> {
+export async function until(check: () => boolean, what = 'condition', ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
