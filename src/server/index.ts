@@ -20,6 +20,7 @@ export type { SessionSyncOptions, Validator, WriteContext, ServerLimits } from '
 export { DEFAULT_SERVER_LIMITS } from './options.js';
 export type { SessionChange } from './core.js';
 export { HttpSession } from './express.js';
+export { SocketSession, type SocketSessionOf } from './socket-session.js';
 export { SessionHandle, type SynchronizeOptions } from './handle.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { RedisStore, type RedisStoreOptions, type RedisStoreTarget } from './redis-store.js';

@@ -72,7 +72,7 @@ export class SocketSide {
     }
     // The store learns that this node has live mirrors of the session (RedisStore uses it
     // to notice expiry without keyspace notifications).
-    this.holds.set(entry.id, { count: 1, unwatch: this.core.store.watch?.(entry.id) });
+    this.holds.set(entry.id, { count: 1, unwatch: this.core.store.watch?.(entry.id, entry.version) });
     this.broadcaster.track(entry.id, entry.version, entry.data);
   }
 
