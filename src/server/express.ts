@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { assertJson, isPlainObject, SessionSyncError, type JsonObject } from '../shared/index.js';
 import { newId } from './cookie.js';
 import type { Core } from './core.js';
-import { SessionHandle } from './handle.js';
+import { keyedClass, SessionHandle } from './handle.js';
 import type { LiveSession } from './registry.js';
 import { serveRoute, isRouteRequest } from './route.js';
 import { logger, warnOnce } from './warn.js';
@@ -26,7 +26,8 @@ type Request = IncomingMessage & { session?: unknown; secure?: boolean; path?: s
  * })
  */
 export class HttpSession extends SessionHandle {
-  private finished: Promise<void>;
+  private finishedPromise: Promise<void> | undefined;
+  private headersHooked = false;
 
   constructor(
     core: Core,
@@ -36,14 +37,33 @@ export class HttpSession extends SessionHandle {
     private readonly res: ServerResponse,
   ) {
     super(core, defaults, key);
-    this.finished = new Promise<void>((resolve) => {
-      const done = (): void => {
-        resolve();
-        this.releaseEntry();
-      };
-      res.once('finish', done);
-      res.once('close', done);
-    });
+  }
+
+  /** Resolves once the response has finished (or its connection closed). Made on demand. */
+  private get finished(): Promise<void> {
+    const res = this.res;
+    this.finishedPromise ??=
+      res.writableFinished || res.destroyed
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            res.once('finish', resolve);
+            res.once('close', resolve);
+          });
+    return this.finishedPromise;
+  }
+
+  // A new visitor's first write: the id cookie must be on the headers, and a streamed
+  // response sends them before the end-of-tick commit could set it. Hooked only then.
+  protected override wrote(): void {
+    if (this.entry || this.headersHooked) return;
+    this.headersHooked = true;
+    const res = this.res;
+    const writeHead = res.writeHead as (...args: unknown[]) => ServerResponse;
+    const session = this;
+    res.writeHead = function cookieBeforeHeaders(this: ServerResponse, ...args: unknown[]): ServerResponse {
+      session.beforeHeaders();
+      return writeHead.apply(this, args);
+    } as typeof res.writeHead;
   }
 
   protected get autoSync(): boolean {
@@ -71,6 +91,8 @@ export class HttpSession extends SessionHandle {
   private readonly held = new Set<LiveSession>();
 
   private hold(entry: LiveSession): LiveSession {
+    // ServerResponse emits 'close' once it is done, finished or not: one listener releases.
+    if (this.held.size === 0) this.res.once('close', () => this.releaseEntry());
     this.held.add(entry);
     return entry;
   }
@@ -305,18 +327,14 @@ export function createExpressMiddleware(
   if (!isPlainObject(defaults)) throw new TypeError('session-sync: express(defaults) must be a plain JSON object');
   assertJson(defaults);
   checkDataKey(key, 'the key of express(defaults, key)');
+  const Session = keyedClass(HttpSession, key);
 
   return function sessionSync(rawReq: IncomingMessage, res: ServerResponse, next: Next): void {
     const req = rawReq as Request;
     if (req.session instanceof HttpSession) return next(); // mounted twice
-    const session = new HttpSession(core, defaults, key, req, res);
+    const session = new Session(core, defaults, key, req, res);
     req.session = session;
     deferEnd(session, res, next);
-    const writeHead = res.writeHead as (...args: unknown[]) => ServerResponse;
-    res.writeHead = function cookieBeforeHeaders(this: ServerResponse, ...args: unknown[]): ServerResponse {
-      session.beforeHeaders();
-      return writeHead.apply(this, args);
-    } as typeof res.writeHead;
     const route = isRouteRequest(core, req);
     // Also called from a promise callback (after an async load): a throw there would be
     // an unhandled rejection and a request left hanging, so it goes to next(err) instead.

@@ -75,6 +75,49 @@ function observed<T>(work: Promise<T>): ObservedPromise<T> {
   return out;
 }
 
+const KEYED = Symbol('session-sync.key');
+
+// Not `this.data()`: with the seed's `express({}, 'data')` the key shadows that method.
+function dataAccessor(enumerable: boolean): PropertyDescriptor {
+  return {
+    enumerable,
+    configurable: true,
+    get(this: SessionHandle) {
+      return this['tracked']();
+    },
+    set(this: SessionHandle, value: unknown) {
+      this['tracked']();
+      this['draft'].replace(value);
+    },
+  };
+}
+
+const keyedClasses = new WeakMap<object, Map<string, unknown>>();
+
+/**
+ * A subclass of `Base` whose prototype holds the data accessor for `key`, made once per
+ * (class, key): handles are made per request, and a defineProperty on each was measurable.
+ *
+ * @param Base - HttpSession or SocketSession
+ * @param key - the data's property name
+ * @returns the subclass (cached)
+ */
+export function keyedClass<C extends abstract new (...args: never[]) => SessionHandle>(Base: C, key: string): C {
+  let byKey = keyedClasses.get(Base);
+  if (!byKey) keyedClasses.set(Base, (byKey = new Map()));
+  let Keyed = byKey.get(key) as C | undefined;
+  if (!Keyed) {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    Keyed = class extends (Base as unknown as new (...args: any[]) => object) {
+      static readonly [KEYED] = key;
+    } as unknown as C;
+    Object.defineProperty(Keyed.prototype, key, dataAccessor(true));
+    Object.defineProperty(Keyed, 'name', { value: Base.name });
+    byKey.set(key, Keyed);
+  }
+  return Keyed;
+}
+
 /** A commit failure and whether user code took charge of it. */
 interface Failure {
   error: unknown;
@@ -111,16 +154,9 @@ export abstract class SessionHandle {
       () => this.view(),
       () => this.onWrite(),
     );
-    // Not `this.data()`: with the seed's `express({}, 'data')` the key shadows that method.
-    Object.defineProperty(this, key, {
-      enumerable: true,
-      configurable: true,
-      get: () => this.tracked(),
-      set: (value: unknown) => {
-        this.tracked();
-        this.draft.replace(value);
-      },
-    });
+    // A class made by keyedClass() carries the accessor on its prototype (no per-request
+    // defineProperty on the hot path); any other instance gets its own.
+    if ((this.constructor as { [KEYED]?: string })[KEYED] !== key) Object.defineProperty(this, key, dataAccessor(true));
   }
 
   /** The session id (undefined until the visitor has one). */
@@ -181,7 +217,11 @@ export abstract class SessionHandle {
   /** Reports a failed automatic commit that no `synchronize()` caller took charge of. */
   protected abstract reportFailure(error: unknown): void;
 
+  /** Called on every tracked write, before the commit is scheduled. */
+  protected wrote(): void {}
+
   private onWrite(): void {
+    this.wrote();
     if (!this.autoSync || this.scheduled) return;
     this.scheduled = true;
     // End of the current tick: writes of one synchronous run become one change.
