@@ -1,4 +1,4 @@
-import { parseHelloAck, toPath, type JsonObject } from '../shared/index.js';
+import { parseHelloAckShape, toPath, type JsonObject } from '../shared/index.js';
 import type { SessionOptions, Snapshot, SyncSocket } from './types.js';
 
 /** {@link SessionOptions} checked, with every default filled in. */
@@ -27,7 +27,7 @@ export interface Config<T extends JsonObject> {
  * toSnapshot({ version: 1, tag: 't', data: {} }) // { version: 1, tag: 't', data: {} }
  */
 export function toSnapshot(value: unknown): Snapshot | undefined {
-  const parsed = value && typeof value === 'object' ? parseHelloAck({ ...value, ok: true }) : undefined;
+  const parsed = value && typeof value === 'object' ? parseHelloAckShape({ ...value, ok: true }) : undefined;
   // The extra `ok` is harmless: callers destructure what they keep.
   return parsed?.ok && 'data' in parsed.value ? parsed.value : undefined;
 }

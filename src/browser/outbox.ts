@@ -1,4 +1,4 @@
-import { parseOps, type Op } from '../shared/index.js';
+import { parseOpsShape, type Op } from '../shared/index.js';
 import type { Storage } from './storage.js';
 
 /** One write of this page that the server has not confirmed yet. */
@@ -51,7 +51,7 @@ export function openOutbox(storage: Storage, key: string): Outbox {
     load: async () => {
       const list = await storage.get<unknown>(key);
       return Array.isArray(list)
-        ? list.filter((e): e is Entry => typeof e?.id === 'string' && e.id.length <= 64 && parseOps(e.ops).ok)
+        ? list.filter((e): e is Entry => typeof e?.id === 'string' && e.id.length <= 64 && parseOpsShape(e.ops).ok)
         : [];
     },
     add: (entry) => storage.update<Entry[]>(key, (list = []) => [...list, { id: entry.id, ops: entry.ops }]),

@@ -8,9 +8,9 @@ import {
   getIn,
   isPlainObject,
   parseEnded,
-  parseHelloAck,
+  parseHelloAckShape,
   parseMutateAck,
-  parsePatch,
+  parsePatchShape,
   PROTOCOL_VERSION,
   SessionSyncError,
   toPath,
@@ -215,7 +215,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
   }
 
   function onPatch(raw: unknown): void {
-    const parsed = parsePatch(raw);
+    const parsed = parsePatchShape(raw);
     if (!parsed.ok) return o.log('bad patch', parsed.message);
     if (over) return;
     const before = server.version;
@@ -239,7 +239,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
 
   function onHello(raw: unknown): void {
     syncing = false;
-    const parsed = parseHelloAck(raw);
+    const parsed = parseHelloAckShape(raw);
     if (!parsed.ok) return o.log('bad hello ack', parsed.message);
     const ack = parsed.value;
     if (closed || over) return;

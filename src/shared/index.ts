@@ -9,3 +9,4 @@ export * from './json.js';
 export * from './path.js';
 export * from './ops.js';
 export * from './protocol.js';
+export * from './guards.js';
