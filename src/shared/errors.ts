@@ -48,7 +48,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
  * isErrorCode('forbidden') // true
  */
 export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+  // The status map has exactly the codes as keys (its type says so) and ships to browsers anyway.
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(HTTP_STATUS, value);
 }
 
 /**
@@ -60,14 +61,15 @@ export function isErrorCode(value: unknown): value is ErrorCode {
  * }
  */
 export class SessionSyncError extends Error {
+  // `declare`: set in the constructor only, so no class-field helper ships to browsers.
   /** One of {@link ERROR_CODES}. */
-  readonly code: ErrorCode;
+  declare readonly code: ErrorCode;
   /** The HTTP status for `code`, read by Express' final handler. */
-  readonly status: number;
+  declare readonly status: number;
   /** Same as `status`, for http-errors compatible handlers. */
-  readonly statusCode: number;
+  declare readonly statusCode: number;
   /** Lets Express show the message to the client (it names no secret). */
-  readonly expose = true;
+  declare readonly expose: true;
 
   /**
    * @param code - one of {@link ERROR_CODES}
@@ -77,8 +79,6 @@ export class SessionSyncError extends Error {
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'SessionSyncError';
-    this.code = code;
-    this.status = HTTP_STATUS[code];
-    this.statusCode = this.status;
+    Object.assign(this, { code, status: HTTP_STATUS[code], statusCode: HTTP_STATUS[code], expose: true });
   }
 }

@@ -138,10 +138,7 @@ export function findNonJson(
 export function assertJson(value: unknown, path: (string | number)[] = []): asserts value is JsonValue {
   const found = findNonJson(value, path);
   if (found) {
-    throw new TypeError(
-      `session-sync: ${formatPath(found.path)} ${found.problem}; a session holds only JSON ` +
-        '(plain objects, arrays, strings, finite numbers, booleans, null)',
-    );
+    throw new TypeError(`session-sync: ${formatPath(found.path)} ${found.problem}; a session holds only JSON`);
   }
 }
 

@@ -38,20 +38,12 @@ function invalid(path: readonly string[], why: string): SessionSyncError {
   return new SessionSyncError('invalid', `session-sync: ${formatPath(path)} ${why}`);
 }
 
-// Copy-on-write of one object node: the input is never mutated.
+// Copy-on-write of one object node: the input is never mutated. A replaced key keeps its
+// place (JSON and ETags stay readable); spreading defines keys, so an own "__proto__" stays a key.
 function withKey(node: JsonObject, key: string, value: JsonValue | undefined): JsonObject {
-  const copy: JsonObject = {};
-  for (const k of Object.keys(node)) if (k !== key) copy[k] = node[k]!;
-  // Keep key order stable when a key is replaced (JSON and ETags stay readable).
-  if (value !== undefined) {
-    if (has(node, key)) {
-      const ordered: JsonObject = {};
-      for (const k of Object.keys(node)) ordered[k] = k === key ? value : node[k]!;
-      return ordered;
-    }
-    copy[key] = value;
-  }
-  return copy;
+  if (value !== undefined) return { ...node, [key]: value };
+  const { [key]: _removed, ...rest } = node;
+  return rest;
 }
 
 function applyOne(node: JsonObject, op: Op, depth: number): JsonObject {
