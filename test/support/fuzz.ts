@@ -12,6 +12,7 @@ import {
   applyOps,
   covers,
   jsonEqual,
+  MUTATION_MEMORY,
   parseHello,
   parseMutate,
   type ErrorCode,
@@ -259,7 +260,10 @@ export type Prediction =
 export class SessionModel {
   /** Data by version, the last few (to check hello patches). */
   private readonly history = new Map<number, JsonObject>();
-  /** Mutation ids the server accepted, oldest first, with their answer. */
+  /**
+   * Mutation ids the store remembers, oldest first, with their first answer: every accepted
+   * write, acked or not, the last {@link MUTATION_MEMORY} of them (as the store keeps them).
+   */
   readonly accepted = new Map<string, number>();
 
   /**
@@ -350,10 +354,12 @@ export class SessionModel {
    * Takes an accepted mutation into the state.
    *
    * @param p - its prediction
-   * @param acked - whether its ack was seen (only those may be replayed as duplicates)
    */
-  commit(p: Extract<Prediction, { kind: 'mutated' }>, acked: boolean): void {
-    if (acked) this.accepted.set(p.mutation, p.version);
+  commit(p: Extract<Prediction, { kind: 'mutated' }>): void {
+    // The store remembers the id whether or not the peer asked for the ack, and forgets the
+    // oldest past its memory: short random ids collide with both kinds.
+    this.accepted.set(p.mutation, p.version);
+    if (this.accepted.size > MUTATION_MEMORY) this.accepted.delete(this.accepted.keys().next().value!);
     if (!p.changed) return;
     this.version = p.version;
     this.data = p.data;
@@ -382,7 +388,11 @@ export class SessionModel {
     let data = start ? visible(start) : undefined;
     for (const patch of ack.patches) {
       if (patch.base !== v || patch.version !== v + 1) return `patches not contiguous at ${v}`;
-      if (data) data = applyOps(data, patch.ops).data;
+      try {
+        if (data) data = applyOps(data, patch.ops).data;
+      } catch (err) {
+        return `patch ${patch.version} does not apply to the model at v${v}: ${(err as Error).message} (${JSON.stringify(patch).slice(0, 300)})`;
+      }
       v = patch.version;
     }
     if (v !== this.version) return `patches end at ${v}, not ${this.version}`;
