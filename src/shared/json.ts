@@ -26,11 +26,9 @@ export function isPlainObject(value: unknown): value is JsonObject {
 }
 
 function describe(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'number') return String(value);
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'bigint') return 'a bigint';
-  if (typeof value === 'symbol') return 'a symbol';
+  const type = typeof value;
+  if (type === 'number' || type === 'undefined') return String(value);
+  if (type !== 'object') return `a ${type}`; // a function, a bigint, a symbol
   const name = (value as object).constructor?.name;
   return name ? `a ${name}` : 'an object with a foreign prototype';
 }
@@ -71,55 +69,51 @@ export function findNonJson(
   type Frame = { node: JsonValue[] | JsonObject; key: string | number; keys: string[] | undefined; next: number };
   const stack: Frame[] = [];
   const ancestors = new Set<object>(); // the containers on the stack: meeting one again is a cycle
-  const where = (...last: (string | number)[]): (string | number)[] => [
-    ...path,
-    ...stack.slice(1).map((frame) => frame.key),
-    ...last,
-  ];
-  const enter = (v: unknown, key: string | number, at: () => (string | number)[]) => {
-    switch (typeof v) {
-      case 'string':
-      case 'boolean':
-        return undefined;
-      case 'number':
-        return Number.isFinite(v) ? undefined : { path: at(), problem: `is ${describe(v)}` };
-      case 'object': {
-        if (v === null) return undefined;
-        if (ancestors.has(v)) return { path: at(), problem: 'is a cycle' };
-        if (Array.isArray(v)) {
-          stack.push({ node: v, key, keys: undefined, next: 0 });
-        } else {
-          if (!isPlainObject(v)) return { path: at(), problem: `is ${describe(v)}` };
-          if (Object.getOwnPropertySymbols(v).length > 0) return { path: at(), problem: 'has symbol keys' };
-          stack.push({ node: v, key, keys: Object.keys(v), next: 0 });
-        }
-        ancestors.add(v);
+  // Checks the value under `key` of the top frame (the root: no key), entering a container.
+  const visit = (v: unknown, key?: string | number, problem?: string) => {
+    if (!problem) {
+      if (v === null || typeof v === 'string' || typeof v === 'boolean' || Number.isFinite(v)) return undefined;
+      const array = Array.isArray(v);
+      if (!array && !isPlainObject(v)) problem = `is ${describe(v)}`;
+      else if (ancestors.has(v as object)) problem = 'is a cycle';
+      else if (!array && Object.getOwnPropertySymbols(v).length > 0) problem = 'has symbol keys';
+      else {
+        stack.push({
+          node: v as JsonObject,
+          key: key ?? '',
+          keys: array ? undefined : Object.keys(v as object),
+          next: 0,
+        });
+        ancestors.add(v as object);
         return undefined;
       }
-      default:
-        return { path: at(), problem: `is ${describe(v)}` };
     }
+    const keys = [...path, ...stack.slice(1).map((frame) => frame.key)];
+    return { path: key === undefined ? keys : [...keys, key], problem };
   };
-  let found = enter(value, '', () => [...path]);
+  let found = visit(value);
   while (!found && stack.length > 0) {
     const frame = stack[stack.length - 1]!;
     const { node, keys } = frame;
-    const length = keys ? keys.length : (node as JsonValue[]).length;
-    if (frame.next >= length) {
+    if (frame.next >= (keys ?? (node as JsonValue[])).length) {
       ancestors.delete(node);
       stack.pop();
       continue;
     }
     const index = frame.next++;
-    if (keys) {
-      const key = keys[index]!;
-      if (FORBIDDEN_KEYS.has(key)) return { path: where(key), problem: 'uses a forbidden key' };
-      found = enter((node as JsonObject)[key], key, () => where(key));
-    } else {
-      // Holes in sparse arrays read as undefined and would turn into null.
-      if (!(index in node)) return { path: where(index), problem: 'is a hole in a sparse array' };
-      found = enter((node as JsonValue[])[index], index, () => where(index));
-    }
+    const key = keys ? keys[index]! : index;
+    found = visit(
+      (node as Record<string | number, unknown>)[key],
+      key,
+      keys
+        ? FORBIDDEN_KEYS.has(key as string)
+          ? 'uses a forbidden key'
+          : undefined
+        : // Holes in sparse arrays read as undefined and would turn into null.
+          index in node
+          ? undefined
+          : 'is a hole in a sparse array',
+    );
   }
   return found;
 }
