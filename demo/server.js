@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { Server } from 'socket.io';
 import { createSessionSync } from '../dist/server.js';
+import { addDevices } from './devices.js';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 
@@ -136,6 +137,9 @@ export async function startDemo({ port = 3000, host, store, secret = process.env
       );
     });
   });
+
+  // "Your other sessions" and "Sign out everywhere else" (issue 10): see devices.js.
+  addDevices({ app, io, sync, reply });
 
   app.use((err, req, res, next) => {
     if (res.headersSent) return next(err);

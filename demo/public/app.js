@@ -22,7 +22,16 @@
     signOut: $('sign-out'),
     userName: $('user-name'),
     error: $('error'),
+    devices: $('devices'),
+    devicesText: $('devices-text'),
+    signOutOthers: $('sign-out-others'),
   };
+
+  // What GET /api/devices last said: a count and when the most recent other session was
+  // active, on this page's clock. Never ids: an id is the bearer secret of a cookie.
+  let others = null;
+  let fetching = false;
+  let again = false;
 
   // --- rendering
 
@@ -40,6 +49,9 @@
     els.signIn.hidden = user !== null;
     els.signOut.hidden = user === null;
     els.userName.textContent = user ?? '';
+    els.devices.hidden = user === null;
+    // Signed out: what was known belongs to the last user, not the next one.
+    if (user === null) others = null;
     renderStatus();
   }
 
@@ -156,6 +168,70 @@
   els.signOut.addEventListener('submit', (event) => {
     event.preventDefault();
     post('/api/sign-out');
+  });
+
+  // --- your other sessions (issue 10)
+
+  async function refreshDevices() {
+    // Only while live: a fetch to an unreachable server would only fail (and log).
+    if (els.devices.hidden || session.status !== 'live') return;
+    if (fetching) return void (again = true);
+    fetching = true;
+    try {
+      const res = await fetch('/api/devices', { headers: { Accept: 'application/json' } });
+      const body = res.ok ? await res.json() : null;
+      if (body && body.user) {
+        const { count, lastActive } = body.others;
+        // The server's `now` turns its timestamp into an age: the two clocks need not agree.
+        others = { count, lastActive: lastActive === null ? null : Date.now() - (body.now - lastActive) };
+      } else {
+        others = null;
+      }
+    } catch {
+      // Offline meanwhile: the line keeps what it knew; the next change or status asks again.
+    } finally {
+      fetching = false;
+      if (again) {
+        again = false;
+        refreshDevices();
+      }
+    }
+    renderDevices();
+  }
+
+  function renderDevices() {
+    els.signOutOthers.disabled = !others || others.count === 0;
+    if (!others) return void (els.devicesText.textContent = '…');
+    if (others.count === 0) return void (els.devicesText.textContent = 'none: this browser is the only one');
+    const devices = others.count === 1 ? '1 other device' : `${others.count} other devices`;
+    els.devicesText.textContent =
+      others.lastActive === null ? devices : `${devices} · last active ${ago(Date.now() - others.lastActive)}`;
+  }
+
+  function ago(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 5) return 'just now';
+    if (s < 60) return `${s} s ago`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+    if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+    return `${Math.floor(s / 86400)} d ago`;
+  }
+
+  // This session's own changes (a sign-in among them), the page going live, and the server's
+  // nudge when another session of this user begins or ends: each may change the list.
+  session.on('change', refreshDevices);
+  session.on('status', (status) => status === 'live' && refreshDevices());
+  socket.on('devices:changed', refreshDevices);
+  document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && refreshDevices());
+  // "12 s ago" ages by itself; no request needed for that.
+  setInterval(() => others && others.lastActive !== null && renderDevices(), 5000);
+  renderDevices();
+
+  els.devices.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    els.signOutOthers.disabled = true;
+    await post('/api/sign-out-others');
+    refreshDevices();
   });
 
   $('restart').addEventListener('click', () => location.reload());

@@ -48,6 +48,8 @@ async function giveBackBrowser(): Promise<void> {
   }, 200);
 }
 
+const VIEWPORT = { viewport: { width: 1100, height: 820 } };
+
 let built = false;
 // The demo runs the BUILT package, as a user would; `npm test` builds first (pretest), and a
 // direct `uvu test/e2e` run must not test a stale dist/ either.
@@ -78,6 +80,15 @@ export interface Tab {
   errors: string[];
 }
 
+/** One browser context: a visitor's device (its own cookie jar, IndexedDB and BroadcastChannel). */
+export interface Device {
+  context: BrowserContext;
+  /** Opens the demo (of node `node`, default the first) in a new tab and waits for the page to load. */
+  open(node?: number): Promise<Tab>;
+  /** The session id in this device's cookie jar (the signed cookie's id part), or undefined. */
+  sessionId(): Promise<string | undefined>;
+}
+
 /** A demo server (or several), a browser and one browser context (one visitor: one cookie jar). */
 export interface E2E {
   /** The first (or only) demo node. */
@@ -90,6 +101,8 @@ export interface E2E {
   open(node?: number): Promise<Tab>;
   /** The session id in the context's cookie jar (the signed cookie's id part), or undefined. */
   sessionId(): Promise<string | undefined>;
+  /** Another device of the same browser (a new context), closed by `close()`. */
+  device(): Promise<Device>;
   /** The session ids of the open sockets of node `node` (default the first). */
   socketSessions(node?: number): (string | undefined)[];
   /** Closes the context, the demos and the stores made for them (and the browser after the last file). */
@@ -120,7 +133,9 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
   const stores: SessionStore[] = [];
   let browser: Browser | undefined;
   let context: BrowserContext | undefined;
+  const more: BrowserContext[] = [];
   const close = async (): Promise<void> => {
+    for (const c of more) await c.close();
     await context?.close();
     if (browser) await giveBackBrowser();
     for (const demo of demos) await demo.close();
@@ -133,7 +148,7 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
       demos.push(await startDemo({ port: 0, host: '127.0.0.1', store }));
     }
     browser = await takeBrowser();
-    context = await browser.newContext({ viewport: { width: 1100, height: 820 } });
+    context = await browser.newContext(VIEWPORT);
   } catch (err) {
     await close();
     throw err;
@@ -141,11 +156,7 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
   // Cookies are per host, not per port: every node's page shares the visitor's cookie.
   const base = (node = 0): string => `http://127.0.0.1:${demos[node]!.port}`;
 
-  const ctx = context;
-  return {
-    demo: demos[0]!,
-    demos,
-    browser,
+  const deviceOf = (ctx: BrowserContext): Device => ({
     context: ctx,
     async open(node = 0) {
       const page = await ctx.newPage();
@@ -173,6 +184,20 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
     async sessionId() {
       const cookie = (await ctx.cookies(base())).find((c) => c.name === 'sid');
       return cookie ? decodeURIComponent(cookie.value).split('.')[0] : undefined;
+    },
+  });
+
+  const first = deviceOf(context);
+  const b = browser;
+  return {
+    demo: demos[0]!,
+    demos,
+    browser,
+    ...first,
+    async device() {
+      const ctx = await b.newContext(VIEWPORT);
+      more.push(ctx);
+      return deviceOf(ctx);
     },
     socketSessions(node = 0) {
       return [...demos[node]!.io.of('/').sockets.values()].map((s) => s.session.id);
