@@ -13,17 +13,14 @@ export interface Entry {
 }
 
 /**
- * A new mutation id: 16 random bytes as base64url (22 characters, well under the 64 allowed).
+ * A new mutation id: 16 random bytes in hex (32 characters, well under the 64 allowed).
  *
  * @returns the id
  * @example
- * newMutationId() // 'q3Yx0c4bW9yQ1mZ0Hk2s8A'
+ * newMutationId() // '9f86d081884c7d659a2feaa0c55ad015'
  */
 export function newMutationId(): string {
-  return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))))
-    .replace(/\+/g, '-')
-    .replace(/\//g, '_')
-    .replace(/=+$/, '');
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => (b + 256).toString(16).slice(1)).join('');
 }
 
 /** The persisted outbox of one mirror: one key, changed in single transactions so tabs can share it. */
