@@ -285,6 +285,8 @@ const HANDLE_FIELDS = new Set([
   'defaults',
   'key',
   'finished',
+  'finishedPromise',
+  'headersHooked',
   'req',
   'res',
   'held',
