@@ -60,10 +60,26 @@ nodes('a browser write through node B reaches the tab on node A', async ({ h, a,
   assert.is((await stateOf(a.page)).version, (await stateOf(b.page)).version);
 });
 
-nodes('sign-out on node A ends the tab on node B', async ({ a, b }) => {
+nodes('"Sign out everywhere else" on node A ends another device of the user on node B', async ({ h, a, b }) => {
   await fill(a, '#name', 'Grace');
   await click(a, '#sign-in button[type="submit"]');
   await waitFor(b.page, (s) => s.status === 'live' && s.data.user?.name === 'Grace', 15_000);
+  const phone = await (await h.device()).open(1);
+  await waitFor(phone.page, (s) => s.status === 'live');
+  await fill(phone, '#name', 'Grace');
+  await click(phone, '#sign-in button[type="submit"]');
+  await waitFor(phone.page, (s) => s.status === 'live' && s.data.user?.name === 'Grace', 15_000);
+  // The sign-in happened on node B; node A heard of it through Redis and nudged its page.
+  const says = (want: string): boolean => document.getElementById('devices-text')!.textContent!.startsWith(want);
+  await a.page.waitForFunction(says, '1 other device', { timeout: 10_000 });
+  await click(a, '#sign-out-others');
+  await waitFor(phone.page, (s) => s.status === 'ended');
+  await a.page.waitForFunction(says, 'none', { timeout: 10_000 });
+  for (const tab of [a, b]) assert.is((await stateOf(tab.page)).status, 'live', 'this device stays live on both nodes');
+  assert.equal(phone.errors, []);
+});
+
+nodes('sign-out on node A ends the tab on node B', async ({ a, b }) => {
   await click(a, '#sign-out button[type="submit"]');
   await waitFor(b.page, (s) => s.status === 'ended');
   await waitFor(a.page, (s) => s.status === 'ended');
