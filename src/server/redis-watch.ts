@@ -87,7 +87,8 @@ export class ExpiryWatcher {
   watch(id: string, version?: number): () => void {
     let entry = this.entries.get(id);
     if (!entry) {
-      entry = { count: 0, seen: false, ended: false, generation: 0, delivered: version };
+      // A version held by mirrors (> 0) means the record was live: its end must be reported.
+      entry = { count: 0, seen: version !== undefined && version > 0, ended: false, generation: 0, delivered: version };
       this.entries.set(id, entry);
       if (version === undefined) this.readSoon(id);
     }
