@@ -11,7 +11,10 @@ import { HAS_TASKSET, ROOT, machine, startRedis } from './lib/util.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const only = args
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
 const wants = (name) => !only || only.includes(name);
 
 // The load generators run in this process: keep it on core 1, away from the servers on core 0.
@@ -99,7 +102,12 @@ if (hr) {
   for (const route of ['read+write', 'does not']) {
     const ss = get('session-sync-redis', route);
     const cr = get('connect-redis', route);
-    rows.push([`HTTP on Redis, ${route === 'read+write' ? 'read+write' : 'untouched'} (req/s, ratio to bare)`, `${ss.rps} (${ss.ratio}×)`, `connect-redis ${cr.rps} (${cr.ratio}×)`, 'report']);
+    rows.push([
+      `HTTP on Redis, ${route === 'read+write' ? 'read+write' : 'untouched'} (req/s, ratio to bare)`,
+      `${ss.rps} (${ss.ratio}×)`,
+      `connect-redis ${cr.rps} (${cr.ratio}×)`,
+      'report',
+    ]);
   }
 }
 const p = results.propagation;

@@ -112,7 +112,10 @@ async function outOfBand(id: string): Promise<void> {
   await sync.update(id, (s) => {
     s.credits = 10;
   });
-  await sync.update(id, [{ op: 'set', path: ['a', 'b'], value: 1 }, { op: 'del', path: ['c'] }]);
+  await sync.update(id, [
+    { op: 'set', path: ['a', 'b'], value: 1 },
+    { op: 'del', path: ['c'] },
+  ]);
   // @ts-expect-error an op kind that does not exist
   await sync.update(id, [{ op: 'push', path: ['a'], value: 1 }]);
   sync.on('change', (changed: string, change: SessionChange) => void [changed, change.version, change.ops]);

@@ -37,7 +37,10 @@ function pinned(core, command, args) {
  */
 export async function startServer(script, args = [], { core = 0, env = {}, nodeArgs = [] } = {}) {
   const [cmd, argv] = pinned(core, process.execPath, [...nodeArgs, join(ROOT, 'bench/servers', script), ...args]);
-  const proc = spawn(cmd, argv, { env: { ...process.env, NODE_ENV: 'production', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(cmd, argv, {
+    env: { ...process.env, NODE_ENV: 'production', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let buffer = '';
   const port = await new Promise((resolve, reject) => {
     const onData = (chunk) => {
@@ -78,7 +81,8 @@ export async function autocannon({ url, connections = 50, duration = 10, headers
   proc.stdout.on('data', (c) => (out += c));
   await once(proc, 'exit');
   const result = JSON.parse(out);
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`autocannon: ${result.non2xx} non-2xx, ${result.errors} errors on ${url}`);
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`autocannon: ${result.non2xx} non-2xx, ${result.errors} errors on ${url}`);
   return result;
 }
 
@@ -103,11 +107,18 @@ export async function startRedis() {
   if (which.status !== 0) throw new Error('redis-server is missing: apt-get install -y redis-server');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'));
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: 'ignore',
-  });
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    {
+      stdio: 'ignore',
+    },
+  );
   for (let i = 0; i < 100; i++) {
-    const ok = spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().trim() === 'PONG';
+    const ok =
+      spawnSync('redis-cli', ['-p', String(port), 'ping'])
+        .stdout?.toString()
+        .trim() === 'PONG';
     if (ok) break;
     await sleep(50);
   }

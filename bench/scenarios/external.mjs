@@ -15,7 +15,12 @@ export function memoryBench({ quick }) {
   const text = run(['--expose-gc', '--import', 'tsx', join(ROOT, 'bench/memory-store.ts'), String(sessions), '3']);
   const ours = Number(/session-sync MemoryStore:\s+([\d.]+)/.exec(text)?.[1]);
   const theirs = Number(/express-session MemoryStore:\s+([\d.]+)/.exec(text)?.[1]);
-  return { name: 'memory', sessions, bytesPerSession: { 'session-sync': ours, 'express-session': theirs }, ratio: round(ours / theirs, 3) };
+  return {
+    name: 'memory',
+    sessions,
+    bytesPerSession: { 'session-sync': ours, 'express-session': theirs },
+    ratio: round(ours / theirs, 3),
+  };
 }
 
 export function sizeBench() {

@@ -5,8 +5,12 @@ import { io as connect } from 'socket.io-client';
 import { cookieOf, median, round, sleep, startServer } from '../lib/util.mjs';
 
 async function sockets(url, cookies) {
-  const list = cookies.map((cookie) => connect(url, { transports: ['websocket'], extraHeaders: { cookie }, forceNew: true }));
-  await Promise.all(list.map((s) => new Promise((resolve, reject) => (s.once('connect', resolve), s.once('connect_error', reject)))));
+  const list = cookies.map((cookie) =>
+    connect(url, { transports: ['websocket'], extraHeaders: { cookie }, forceNew: true }),
+  );
+  await Promise.all(
+    list.map((s) => new Promise((resolve, reject) => (s.once('connect', resolve), s.once('connect_error', reject)))),
+  );
   return list;
 }
 
@@ -19,7 +23,9 @@ async function perPatch(mode, sessions, rate, ms) {
     let delivered = 0;
     for (const s of list) s.on('session:patch', () => delivered++);
     await sleep(200);
-    const { cpuMicros, changes } = await (await fetch(`${server.url}/run?rate=${rate}&ms=${ms}`, { method: 'POST' })).json();
+    const { cpuMicros, changes } = await (
+      await fetch(`${server.url}/run?rate=${rate}&ms=${ms}`, { method: 'POST' })
+    ).json();
     await sleep(300);
     list.forEach((s) => s.close());
     return { cpuMicrosPerPatch: cpuMicros / delivered, delivered, changes };

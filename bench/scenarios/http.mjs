@@ -3,7 +3,9 @@
 import { autocannon, cookieOf, median, round, startServer } from '../lib/util.mjs';
 
 export async function httpBench({ quick, redisUrl }) {
-  const contenders = redisUrl ? ['bare', 'connect-redis', 'session-sync-redis'] : ['bare', 'express-session', 'session-sync'];
+  const contenders = redisUrl
+    ? ['bare', 'connect-redis', 'session-sync-redis']
+    : ['bare', 'express-session', 'session-sync'];
   const rounds = 3;
   const duration = quick ? 1 : 10;
   const warm = quick ? 1 : 3;

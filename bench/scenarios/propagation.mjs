@@ -19,7 +19,10 @@ async function measure(writeUrl, listenUrl, mode, writes) {
   for (let i = 1; i <= writes; i++) {
     const start = process.hrtime.bigint();
     const heard = new Promise((resolve) => (waiting = { i, resolve }));
-    await Promise.all([heard, fetch(`${writeUrl}/write?i=${i}`, { method: 'POST', headers: { cookie } }).then((r) => r.text())]);
+    await Promise.all([
+      heard,
+      fetch(`${writeUrl}/write?i=${i}`, { method: 'POST', headers: { cookie } }).then((r) => r.text()),
+    ]);
     times.push(Number(process.hrtime.bigint() - start) / 1e6);
   }
   socket.close();
@@ -41,8 +44,17 @@ export async function propagationBench({ quick, redisUrl }) {
       }
     }
   }
-  const summary = (list) => ({ p50: round(median(list.map((x) => x.p50)), 3), p99: round(median(list.map((x) => x.p99)), 3) });
-  const result = { name: 'propagation', writes, rounds, 'session-sync': summary(runs['session-sync']), recipe: summary(runs.recipe) };
+  const summary = (list) => ({
+    p50: round(median(list.map((x) => x.p50)), 3),
+    p99: round(median(list.map((x) => x.p99)), 3),
+  });
+  const result = {
+    name: 'propagation',
+    writes,
+    rounds,
+    'session-sync': summary(runs['session-sync']),
+    recipe: summary(runs.recipe),
+  };
   if (redisUrl) {
     const cross = [];
     const single = [];

@@ -26,7 +26,9 @@ async function destroyUserMs(makeStore) {
   for (let r = 0; r < 5; r++) {
     const store = makeStore();
     const sync = createSessionSync({ secret: SECRET, store, user: 'user.id' });
-    await Promise.all(Array.from({ length: 100 }, () => sync.update(newId(), [{ op: 'set', path: ['user'], value: { id: 'u1' } }])));
+    await Promise.all(
+      Array.from({ length: 100 }, () => sync.update(newId(), [{ op: 'set', path: ['user'], value: { id: 'u1' } }])),
+    );
     const start = process.hrtime.bigint();
     const ended = await sync.destroyUser('u1');
     times.push(Number(process.hrtime.bigint() - start) / 1e6);
@@ -48,7 +50,10 @@ export async function storesBench({ quick, redisUrl }) {
     const redis = new RedisStore({ url: redisUrl, prefix: `bench:${Date.now()}:` });
     result.redisAppliesPerSec = Math.round(await applyRate(redis, total));
     await redis.close();
-    result.destroyUser100.redisMs = round(await destroyUserMs(() => new RedisStore({ url: redisUrl, prefix: `bench:${newId()}:` })), 2);
+    result.destroyUser100.redisMs = round(
+      await destroyUserMs(() => new RedisStore({ url: redisUrl, prefix: `bench:${newId()}:` })),
+      2,
+    );
   }
   return result;
 }

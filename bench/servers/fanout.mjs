@@ -27,7 +27,11 @@ if (mode === 'raw') {
   change = (id) => {
     const version = (versions.get(id) ?? 0) + 1;
     versions.set(id, version);
-    io.to(id).emit('session:patch', { version, base: version - 1, ops: [{ op: 'set', path: ['tick'], value: ++tick }] });
+    io.to(id).emit('session:patch', {
+      version,
+      base: version - 1,
+      ops: [{ op: 'set', path: ['tick'], value: ++tick }],
+    });
   };
 } else {
   const { createSessionSync } = await import('../../dist/server.js');

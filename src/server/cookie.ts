@@ -28,7 +28,10 @@ export function newId(): string {
  * tagOf(req.session.id)
  */
 export function tagOf(id: string): string {
-  return createHash('sha256').update('session-sync/tag/' + id).digest('base64url').slice(0, 22);
+  return createHash('sha256')
+    .update('session-sync/tag/' + id)
+    .digest('base64url')
+    .slice(0, 22);
 }
 
 function mac(id: string, secret: string): Buffer {
@@ -81,7 +84,11 @@ export function unsign(value: string, secrets: readonly string[]): string | unde
  * @example
  * readSessionId(req.headers.cookie, 'sid', secrets)
  */
-export function readSessionId(header: string | string[] | undefined, name: string, secrets: readonly string[]): string | undefined {
+export function readSessionId(
+  header: string | string[] | undefined,
+  name: string,
+  secrets: readonly string[],
+): string | undefined {
   if (!header) return undefined;
   const text = Array.isArray(header) ? header.join('; ') : header;
   // No cap on the whole header: other cookies of the site (analytics, preferences) must not

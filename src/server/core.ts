@@ -216,9 +216,13 @@ export class Core extends EventEmitter {
  */
 export function wrapStoreError(err: unknown): Error {
   if (err instanceof SessionSyncError || err instanceof TypeError) return err;
-  return new SessionSyncError('store_unavailable', `session-sync: the session store failed: ${(err as Error)?.message ?? err}`, {
-    cause: err,
-  });
+  return new SessionSyncError(
+    'store_unavailable',
+    `session-sync: the session store failed: ${(err as Error)?.message ?? err}`,
+    {
+      cause: err,
+    },
+  );
 }
 
 const merged = new WeakMap<JsonObject, WeakMap<JsonObject, JsonObject>>();

@@ -83,7 +83,8 @@ export class Draft {
   replace(value: unknown): void {
     // Checked before touching the draft: a refused replacement must leave the data as it was.
     const replacement = unwrap(value);
-    if (!isPlainObject(replacement)) throw new TypeError('session-sync: the session data must be replaced by a plain object');
+    if (!isPlainObject(replacement))
+      throw new TypeError('session-sync: the session data must be replaced by a plain object');
     this.begin();
     const root = this.root!;
     for (const key of Object.keys(root)) delete root[key];
@@ -181,7 +182,8 @@ export class Draft {
         const found = Reflect.getOwnPropertyDescriptor(node, prop);
         if (!found) return undefined;
         // An array target's `length` is non-configurable and must be reported so.
-        if (array && prop === 'length') return { value: (node as unknown[]).length, writable: true, enumerable: false, configurable: false };
+        if (array && prop === 'length')
+          return { value: (node as unknown[]).length, writable: true, enumerable: false, configurable: false };
         const value: unknown = typeof prop === 'string' ? (proxy as Record<string, unknown>)[prop] : found.value;
         return { value, writable: true, enumerable: found.enumerable ?? true, configurable: true };
       },
@@ -240,6 +242,7 @@ function unwrapIn(value: unknown, ancestors: Set<object>, depth: number): unknow
  * prototype change): the key then reaches the commit, which refuses it as `invalid`.
  */
 function setOwn(node: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(node, key, { value, writable: true, enumerable: true, configurable: true });
+  if (key === '__proto__')
+    Object.defineProperty(node, key, { value, writable: true, enumerable: true, configurable: true });
   else node[key] = value;
 }

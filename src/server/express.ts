@@ -161,7 +161,11 @@ export class HttpSession extends SessionHandle {
    */
   endOfRequest(): void {
     if (this.autoSync || !this.draft.dirty) return;
-    debug('autoSync is off: dropping changes never passed to synchronize() at the end of %s %s', this.req.method, this.req.url);
+    debug(
+      'autoSync is off: dropping changes never passed to synchronize() at the end of %s %s',
+      this.req.method,
+      this.req.url,
+    );
     this.draft.discard();
   }
 
@@ -205,7 +209,11 @@ export class HttpSession extends SessionHandle {
   async regenerate(options: { keep?: boolean } = {}): Promise<void> {
     const keep = options.keep ?? true;
     // Never regenerate over data we could not load.
-    if (this.unavailable) throw new SessionSyncError('store_unavailable', 'session-sync: regenerate(): the session could not be loaded from the store');
+    if (this.unavailable)
+      throw new SessionSyncError(
+        'store_unavailable',
+        'session-sync: regenerate(): the session could not be loaded from the store',
+      );
     await this.settle();
     const old = this.entry;
     const data = keep && old ? old.data : {};
@@ -253,7 +261,11 @@ export class HttpSession extends SessionHandle {
    */
   async reload(): Promise<void> {
     this.draft.discard();
-    if (this.unavailable) throw new SessionSyncError('store_unavailable', 'session-sync: reload(): the session could not be loaded from the store');
+    if (this.unavailable)
+      throw new SessionSyncError(
+        'store_unavailable',
+        'session-sync: reload(): the session could not be loaded from the store',
+      );
     const entry = this.entry;
     if (!entry) return;
     const stored = await this.core.store.get(entry.id);
@@ -309,7 +321,9 @@ const SHADOWABLE = new Set(['data']);
 export function checkDataKey(key: unknown, name: string): asserts key is string {
   if (typeof key !== 'string' || key === '') throw new TypeError(`session-sync: ${name} must be a non-empty string`);
   if ((key in HttpSession.prototype && !SHADOWABLE.has(key)) || HANDLE_FIELDS.has(key)) {
-    throw new TypeError(`session-sync: ${name} cannot be ${JSON.stringify(key)}: req.session.${key} is taken by the session itself`);
+    throw new TypeError(
+      `session-sync: ${name} cannot be ${JSON.stringify(key)}: req.session.${key} is taken by the session itself`,
+    );
   }
 }
 
@@ -381,7 +395,11 @@ export function createExpressMiddleware(
 function lateFailure(core: Core, error: unknown): void {
   debug('a commit failed after the response was sent: %o', error);
   if (core.listenerCount('error') > 0) core.emit('error', error);
-  else warnOnce('late-commit', `a session change made after the response was sent could not be committed (listen with sync.on('error') to see each one): ${(error as Error)?.message ?? error}`);
+  else
+    warnOnce(
+      'late-commit',
+      `a session change made after the response was sent could not be committed (listen with sync.on('error') to see each one): ${(error as Error)?.message ?? error}`,
+    );
 }
 
 // Like express-session: hold the end of the response until the store has the change, so a

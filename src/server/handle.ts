@@ -36,7 +36,8 @@ export interface SynchronizeOptions {
 
 function checkSeedOptions(options: SynchronizeOptions | undefined): void {
   if (options === undefined || options === null) return;
-  if (typeof options !== 'object') throw new TypeError('session-sync: synchronize() takes { model, target } or nothing');
+  if (typeof options !== 'object')
+    throw new TypeError('session-sync: synchronize() takes { model, target } or nothing');
   for (const name of ['model', 'target'] as const) {
     const value = options[name];
     if (value === undefined) continue;

@@ -4,7 +4,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { DEFAULT_LIMITS, assertJson, isPlainObject, toPath, type JsonObject, type Limits, type Op, type PathInput } from '../shared/index.js';
+import {
+  DEFAULT_LIMITS,
+  assertJson,
+  isPlainObject,
+  toPath,
+  type JsonObject,
+  type Limits,
+  type Op,
+  type PathInput,
+} from '../shared/index.js';
 import type { CookieSettings } from './cookie.js';
 import { MemoryStore } from './memory-store.js';
 import type { SessionStore } from './store.js';
@@ -113,13 +122,21 @@ const KNOWN = new Set([
 ]);
 
 function bad(name: string, expected: string, got: unknown): TypeError {
-  const shown = typeof got === 'string' ? JSON.stringify(got) : typeof got === 'object' ? (got === null ? 'null' : 'an object') : String(got);
+  const shown =
+    typeof got === 'string'
+      ? JSON.stringify(got)
+      : typeof got === 'object'
+        ? got === null
+          ? 'null'
+          : 'an object'
+        : String(got);
   return new TypeError(`session-sync: option "${name}" must be ${expected} (got ${shown})`);
 }
 
 function positiveMs(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw bad(name, 'a positive number of milliseconds', value);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+    throw bad(name, 'a positive number of milliseconds', value);
   return value;
 }
 
@@ -132,7 +149,9 @@ function isStore(value: unknown): value is SessionStore {
   return (
     typeof value === 'object' &&
     value !== null &&
-    ['get', 'apply', 'since', 'destroy', 'touch', 'sessionsOf', 'subscribe', 'close'].every((m) => typeof s[m] === 'function')
+    ['get', 'apply', 'since', 'destroy', 'touch', 'sessionsOf', 'subscribe', 'close'].every(
+      (m) => typeof s[m] === 'function',
+    )
   );
 }
 
@@ -148,7 +167,8 @@ function resolveSecrets(value: unknown): string[] {
   if (!list || list.length === 0 || list.some((s) => typeof s !== 'string' || s === '')) {
     throw bad('secret', 'a non-empty string or a non-empty array of them', value);
   }
-  if (list[0]!.length < 32) warnOnce('short-secret', 'the signing "secret" is shorter than 32 characters; use a long random one');
+  if (list[0]!.length < 32)
+    warnOnce('short-secret', 'the signing "secret" is shorter than 32 characters; use a long random one');
   return list as string[];
 }
 
@@ -166,7 +186,8 @@ function resolveCookie(value: unknown, absolute: number): CookieSettings {
   for (const [k, v] of Object.entries(c)) {
     switch (k) {
       case 'name':
-        if (typeof v !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v)) throw bad('cookie.name', 'a cookie token', v);
+        if (typeof v !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v))
+          throw bad('cookie.name', 'a cookie token', v);
         out.name = v;
         break;
       case 'httpOnly':
@@ -198,7 +219,9 @@ function resolveCookie(value: unknown, absolute: number): CookieSettings {
     }
   }
   if (out.sameSite === 'none' && out.secure === false) {
-    throw new TypeError('session-sync: option "cookie.sameSite" is \'none\', which browsers accept only with "cookie.secure" true');
+    throw new TypeError(
+      'session-sync: option "cookie.sameSite" is \'none\', which browsers accept only with "cookie.secure" true',
+    );
   }
   return out;
 }
@@ -230,7 +253,11 @@ function resolveWritable(value: unknown): ResolvedOptions['clientWritable'] {
     return {
       validators: Object.entries(value as Record<string, unknown>).map(([p, v]) => {
         if (typeof v !== 'function' && !isStandardSchema(v)) {
-          throw bad(`clientWritable.${p}`, 'a Standard Schema (zod, valibot…) or a function (value) => true | string', v);
+          throw bad(
+            `clientWritable.${p}`,
+            'a Standard Schema (zod, valibot…) or a function (value) => true | string',
+            v,
+          );
         }
         return { path: toPath(p, `clientWritable.${p}`), validate: v as Validator };
       }),
@@ -269,7 +296,11 @@ function resolveUser(value: unknown): ResolvedOptions['user'] {
         // Inside the store's apply this would read as a store failure; name the real culprit.
         throw new TypeError(`session-sync: option "user" threw: ${(err as Error)?.message ?? err}`, { cause: err });
       }
-      return typeof id === 'string' && id !== '' ? id : typeof id === 'number' && Number.isFinite(id) ? String(id) : undefined;
+      return typeof id === 'string' && id !== ''
+        ? id
+        : typeof id === 'number' && Number.isFinite(id)
+          ? String(id)
+          : undefined;
     };
   }
   if (typeof value !== 'string' && !Array.isArray(value)) throw bad('user', 'a path or a function', value);
@@ -280,7 +311,11 @@ function resolveUser(value: unknown): ResolvedOptions['user'] {
       if (!isPlainObject(node)) return undefined;
       node = node[key];
     }
-    return typeof node === 'string' && node !== '' ? node : typeof node === 'number' && Number.isFinite(node) ? String(node) : undefined;
+    return typeof node === 'string' && node !== ''
+      ? node
+      : typeof node === 'number' && Number.isFinite(node)
+        ? String(node)
+        : undefined;
   };
 }
 
@@ -310,11 +345,14 @@ export function resolveOptions(input: SessionSyncOptions = {}): ResolvedOptions 
   } else if (o.route instanceof RegExp) {
     // A /g or /y RegExp keeps lastIndex between test() calls and would match every other request.
     route = o.route.global || o.route.sticky ? new RegExp(o.route.source, o.route.flags.replace(/[gy]/g, '')) : o.route;
-  }
-  else if (o.route !== undefined) throw bad('route', "a pathname starting with '/', a RegExp, null or false", o.route);
+  } else if (o.route !== undefined)
+    throw bad('route', "a pathname starting with '/', a RegExp, null or false", o.route);
 
   if (o.autoSync !== undefined && typeof o.autoSync !== 'boolean') throw bad('autoSync', 'a boolean', o.autoSync);
-  if (o.key !== undefined && (typeof o.key !== 'string' || o.key === '' || ['id', 'version', 'synchronize'].includes(o.key))) {
+  if (
+    o.key !== undefined &&
+    (typeof o.key !== 'string' || o.key === '' || ['id', 'version', 'synchronize'].includes(o.key))
+  ) {
     throw bad('key', 'a non-empty string other than id, version or synchronize', o.key);
   }
   if (o.defaults !== undefined) {
@@ -325,9 +363,14 @@ export function resolveOptions(input: SessionSyncOptions = {}): ResolvedOptions 
       throw new TypeError(`session-sync: option "defaults" must be JSON: ${(err as Error).message}`);
     }
   }
-  if (o.trustProxy !== undefined && typeof o.trustProxy !== 'boolean') throw bad('trustProxy', 'a boolean', o.trustProxy);
+  if (o.trustProxy !== undefined && typeof o.trustProxy !== 'boolean')
+    throw bad('trustProxy', 'a boolean', o.trustProxy);
   if (o.store !== undefined && !isStore(o.store)) {
-    throw bad('store', 'a store (MemoryStore, RedisStore or an object with get/apply/since/destroy/touch/sessionsOf/subscribe/close)', o.store);
+    throw bad(
+      'store',
+      'a store (MemoryStore, RedisStore or an object with get/apply/since/destroy/touch/sessionsOf/subscribe/close)',
+      o.store,
+    );
   }
   const cookie = resolveCookie(o.cookie, absolute);
   const expose = resolveExpose(o.expose);

@@ -13,7 +13,11 @@ import type { ResolvedOptions } from './options.js';
  * @example
  * originAllowed({ sameOrigin: true }, 'https://evil.example', 'https://app.example') // false
  */
-export function originAllowed(origins: ResolvedOptions['origins'], origin: string | undefined, self: string | undefined): boolean {
+export function originAllowed(
+  origins: ResolvedOptions['origins'],
+  origin: string | undefined,
+  self: string | undefined,
+): boolean {
   if (origin === undefined) return true;
   if ('sameOrigin' in origins) return self !== undefined && origin === self;
   if ('list' in origins) return origins.list.includes(origin) || (self !== undefined && origin === self);

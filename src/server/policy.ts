@@ -3,7 +3,17 @@
  * leaves the server: every route body, hello answer and patch goes through `project`.
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { applyOps, covers, diff, getIn, isPlainObject, type ErrorAck, type JsonObject, type JsonValue, type Op } from '../shared/index.js';
+import {
+  applyOps,
+  covers,
+  diff,
+  getIn,
+  isPlainObject,
+  type ErrorAck,
+  type JsonObject,
+  type JsonValue,
+  type Op,
+} from '../shared/index.js';
 import type { ResolvedOptions, Validator } from './options.js';
 
 /**
@@ -115,7 +125,8 @@ export async function checkWritable(
   }
   if ('paths' in writable) {
     for (const op of ops) {
-      if (!writable.paths.some((p) => covers(p, op.path))) return refuse(`${op.path.join('.')} is not writable from the browser`);
+      if (!writable.paths.some((p) => covers(p, op.path)))
+        return refuse(`${op.path.join('.')} is not writable from the browser`);
     }
     return true;
   }

@@ -176,7 +176,8 @@ export class Registry {
       .catch((err: unknown) => debug('resync of %s failed: %o', entry.id, err))
       .finally(() => {
         entry.resync = undefined;
-        if (entry.pendingVersion > entry.version && this.live.get(entry.id) === entry) this.resync(entry, entry.pendingVersion);
+        if (entry.pendingVersion > entry.version && this.live.get(entry.id) === entry)
+          this.resync(entry, entry.pendingVersion);
       });
   }
 }

@@ -11,7 +11,12 @@ import type { HttpSession } from './express.js';
 import { originAllowed } from './origin.js';
 import { project } from './policy.js';
 
-type Request = IncomingMessage & { path?: string; protocol?: string; secure?: boolean; get?(name: string): string | undefined };
+type Request = IncomingMessage & {
+  path?: string;
+  protocol?: string;
+  secure?: boolean;
+  get?(name: string): string | undefined;
+};
 
 function pathnameOf(req: Request): string {
   if (typeof req.path === 'string') return req.path;
@@ -92,7 +97,13 @@ function corsHeaders(core: Core, req: Request, res: ServerResponse): boolean {
  * @param res - the response
  * @param next - Express' next
  */
-export function serveRoute(core: Core, session: HttpSession, req: Request, res: ServerResponse, next: (err?: unknown) => void): void {
+export function serveRoute(
+  core: Core,
+  session: HttpSession,
+  req: Request,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+): void {
   const method = req.method;
   if (method === 'OPTIONS' && req.headers['access-control-request-method'] && req.headers.origin) {
     if (!corsHeaders(core, req, res) || !res.hasHeader('Access-Control-Allow-Origin')) return next();

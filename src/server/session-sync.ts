@@ -310,12 +310,16 @@ export class SessionSync {
  */
 export function createSessionSync(options?: SessionSyncOptions): SessionSync;
 export function createSessionSync(route: string | null | false, autoSync?: boolean): SessionSync;
-export function createSessionSync(options?: SessionSyncOptions | string | null | false, autoSync?: boolean): SessionSync {
+export function createSessionSync(
+  options?: SessionSyncOptions | string | null | false,
+  autoSync?: boolean,
+): SessionSync {
   if (options === undefined || options === null || options === false || typeof options === 'string') {
     const seed: SessionSyncOptions = { route: options ?? '/get/session' };
     if (options === null) seed.route = null;
     if (autoSync !== undefined) {
-      if (typeof autoSync !== 'boolean') throw new TypeError('session-sync: the second argument (autoSync) must be a boolean');
+      if (typeof autoSync !== 'boolean')
+        throw new TypeError('session-sync: the second argument (autoSync) must be a boolean');
       seed.autoSync = autoSync;
     }
     return new SessionSync(seed);

@@ -53,8 +53,7 @@ export interface StoredPatch {
 
 /** What the change feed carries, from every node. */
 export type StoreEvent =
-  | ({ type: 'change'; id: string } & StoredPatch)
-  | { type: 'end'; id: string; reason: EndReason };
+  ({ type: 'change'; id: string } & StoredPatch) | { type: 'end'; id: string; reason: EndReason };
 
 /** One entry of `sessionsOf`. */
 export interface UserSession {

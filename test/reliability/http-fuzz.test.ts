@@ -88,7 +88,9 @@ function cookieHeader(real: Visitor[]): fc.Arbitrary<string> {
 
 // ---
 
-const fuzz = suite<{ served: Served; sync: ReturnType<typeof createSessionSync>; a: Visitor; b: Visitor }>('forged and broken cookies');
+const fuzz = suite<{ served: Served; sync: ReturnType<typeof createSessionSync>; a: Visitor; b: Visitor }>(
+  'forged and broken cookies',
+);
 
 fuzz.before(async (ctx) => {
   const { sync, app } = appWith(NEW);
@@ -118,8 +120,10 @@ fuzz(`${RUNS} cookie headers: never a 5xx, never another visitor's session`, asy
       };
       const owner = body.owner ?? body.data?.owner ?? null;
       // The header may legitimately carry a real cookie verbatim (first occurrence wins).
-      if (owner === 'A') assert.ok(header.includes(a.cookie), `A's session reached without A's cookie: ${header.slice(0, 120)}`);
-      if (owner === 'B') assert.ok(header.includes(b.cookie), `B's session reached without B's cookie: ${header.slice(0, 120)}`);
+      if (owner === 'A')
+        assert.ok(header.includes(a.cookie), `A's session reached without A's cookie: ${header.slice(0, 120)}`);
+      if (owner === 'B')
+        assert.ok(header.includes(b.cookie), `B's session reached without B's cookie: ${header.slice(0, 120)}`);
       return true;
     }),
     { numRuns: RUNS },
@@ -149,10 +153,16 @@ fuzz(`${RUNS} If-None-Match values: 200 or 304, and 304 only for the current ETa
         } catch {
           return true;
         }
-        assert.ok(res.status === 200 || res.status === 304, `status ${res.status} for If-None-Match ${JSON.stringify(inm)}`);
+        assert.ok(
+          res.status === 200 || res.status === 304,
+          `status ${res.status} for If-None-Match ${JSON.stringify(inm)}`,
+        );
         if (res.status === 304) {
           const tags = inm.split(',').map((t) => t.trim());
-          assert.ok(tags.includes('*') || tags.includes(a.etag) || tags.includes(`W/${a.etag}`), `304 for ${JSON.stringify(inm)}`);
+          assert.ok(
+            tags.includes('*') || tags.includes(a.etag) || tags.includes(`W/${a.etag}`),
+            `304 for ${JSON.stringify(inm)}`,
+          );
         } else {
           const body = (await res.json()) as { data: { owner: string } };
           assert.is(body.data.owner, 'A');

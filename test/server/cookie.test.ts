@@ -83,7 +83,11 @@ ids('readSessionId tolerates odd Cookie headers', () => {
   assert.is(readSessionId(`other=1; sid=${value}; x=2`, 'sid', ['one']), value.slice(0, 43));
   assert.is(readSessionId([`sid=${value}`], 'sid', ['one']), value.slice(0, 43));
   assert.is(readSessionId(`sid=${value}${'x'.repeat(9000)}`, 'sid', ['one']), undefined, 'an oversized value');
-  assert.is(readSessionId(`pad=${'x'.repeat(9000)}; sid=${value}`, 'sid', ['one']), value.slice(0, 43), 'large other cookies');
+  assert.is(
+    readSessionId(`pad=${'x'.repeat(9000)}; sid=${value}`, 'sid', ['one']),
+    value.slice(0, 43),
+    'large other cookies',
+  );
 });
 
 ids.run();
@@ -136,7 +140,10 @@ refused('tampered, foreign-secret, malformed and oversized cookies read as no se
 refused('a rotated secret: the old one still verifies when listed second, the new one signs', async () => {
   const store = new MemoryStore();
   const before = await start({ secret: 'the old secret, long enough for tests', store });
-  const after = await start({ secret: ['the new secret, long enough for tests', 'the old secret, long enough for tests'], store });
+  const after = await start({
+    secret: ['the new secret, long enough for tests', 'the old secret, long enough for tests'],
+    store,
+  });
   const newOnly = await start({ secret: 'the new secret, long enough for tests', store });
   try {
     const ann = before.visitor();
@@ -150,7 +157,11 @@ refused('a rotated secret: the old one still verifies when listed second, the ne
     await bob.fetch('/write');
     const bobCookie = bob.cookies.get('sid')!;
     assert.is(unsign(bobCookie, ['the new secret, long enough for tests']), bob.id());
-    assert.is(unsign(bobCookie, ['the old secret, long enough for tests']), undefined, 'new cookies use the new secret');
+    assert.is(
+      unsign(bobCookie, ['the old secret, long enough for tests']),
+      undefined,
+      'new cookies use the new secret',
+    );
     const dropped = new Jar(newOnly.url);
     dropped.cookies.set('sid', oldCookie);
     assert.equal(await dropped.json('/read'), {}, 'once the old secret is dropped, its cookies are no session');
@@ -176,7 +187,11 @@ orphan('holds no data, and its first write creates the record under the same id 
     ann.cookies.set('sid', sign(id, secret));
     assert.equal(await ann.json('/read'), {});
     assert.equal(ann.lastSetCookies, []);
-    assert.equal(await ann.json('/get/session'), { version: 0, tag: tagOf(id), data: {} }, 'the tag is known without a record');
+    assert.equal(
+      await ann.json('/get/session'),
+      { version: 0, tag: tagOf(id), data: {} },
+      'the tag is known without a record',
+    );
     assert.is(await t.sync.get(id), undefined);
     assert.equal(await ann.json('/write'), { n: 1 });
     assert.equal(ann.lastSetCookies, [], 'the same id is kept');
@@ -270,7 +285,9 @@ attributes('Secure when the request is HTTPS behind a trusted proxy, not when th
 });
 
 attributes('cookie options: name, domain, sameSite, secure, path', async () => {
-  const t = await start({ cookie: { name: 'app.sid', domain: 'example.test', sameSite: 'strict', secure: true, path: '/' } });
+  const t = await start({
+    cookie: { name: 'app.sid', domain: 'example.test', sameSite: 'strict', secure: true, path: '/' },
+  });
   try {
     const ann = t.visitor();
     await ann.fetch('/write');

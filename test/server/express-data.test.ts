@@ -11,7 +11,10 @@ const secret = 'a test secret that is long enough!!';
  * Runs `handler` inside a request of a visitor whose session starts as `start`, and returns
  * what the handler returned plus the stored data after the request.
  */
-async function inRequest<T>(start: Record<string, unknown>, handler: (req: Request) => T | Promise<T>): Promise<{ result: T; stored: unknown }> {
+async function inRequest<T>(
+  start: Record<string, unknown>,
+  handler: (req: Request) => T | Promise<T>,
+): Promise<{ result: T; stored: unknown }> {
   let result!: T;
   const t = await startApp(createSessionSync({ secret }), (app) => {
     app.get('/start', (req, res) => {
@@ -52,7 +55,10 @@ objects('nested objects are read and written in place', async () => {
     return { theme: val.user.prefs.theme, est: val.fresh.deep.est };
   });
   assert.equal(result, { theme: 'light', est: 2 });
-  assert.equal(stored, { user: { name: 'ann', prefs: { theme: 'light', lang: 'fr' } }, fresh: { deep: { er: 1, est: 2 } } });
+  assert.equal(stored, {
+    user: { name: 'ann', prefs: { theme: 'light', lang: 'fr' } },
+    fresh: { deep: { er: 1, est: 2 } },
+  });
 });
 
 objects('delete, Object.keys/entries, in, spread and JSON.stringify see the data', async () => {
@@ -84,23 +90,26 @@ objects('delete, Object.keys/entries, in, spread and JSON.stringify see the data
 });
 
 objects('arrays: push, splice, sort, index assignment, length = 0', async () => {
-  const { result, stored } = await inRequest({ list: [3, 1, 2], other: ['x', 'y', 'z'], emptied: [1, 2], at: [0, 0] }, (req) => {
-    const val = req.session.val as any;
-    val.list.push(5, 4);
-    val.list.sort((a: number, b: number) => a - b);
-    val.other.splice(1, 1, 'Y', 'Y2');
-    val.emptied.length = 0;
-    val.at[1] = 9;
-    val.at[2] = 7; // index assignment at the end grows the array
-    return {
-      isArray: Array.isArray(val.list),
-      length: val.list.length,
-      mapped: val.list.map((n: number) => n * 10),
-      includes: val.other.includes('Y'),
-      json: JSON.stringify(val.list),
-      iterated: [...val.list],
-    };
-  });
+  const { result, stored } = await inRequest(
+    { list: [3, 1, 2], other: ['x', 'y', 'z'], emptied: [1, 2], at: [0, 0] },
+    (req) => {
+      const val = req.session.val as any;
+      val.list.push(5, 4);
+      val.list.sort((a: number, b: number) => a - b);
+      val.other.splice(1, 1, 'Y', 'Y2');
+      val.emptied.length = 0;
+      val.at[1] = 9;
+      val.at[2] = 7; // index assignment at the end grows the array
+      return {
+        isArray: Array.isArray(val.list),
+        length: val.list.length,
+        mapped: val.list.map((n: number) => n * 10),
+        includes: val.other.includes('Y'),
+        json: JSON.stringify(val.list),
+        iterated: [...val.list],
+      };
+    },
+  );
   assert.equal(result, {
     isArray: true,
     length: 5,
@@ -153,12 +162,25 @@ objects('arrays: pop, shift, unshift, reverse, fill and for…of', async () => {
 });
 
 objects('arrays of objects: editing an element stores the whole array at its path', async () => {
-  const { stored } = await inRequest({ items: [{ id: 1, qty: 1 }, { id: 2, qty: 1 }] }, (req) => {
-    const val = req.session.val as any;
-    val.items[1].qty++;
-    val.items.find((i: { id: number }) => i.id === 1).qty = 5;
+  const { stored } = await inRequest(
+    {
+      items: [
+        { id: 1, qty: 1 },
+        { id: 2, qty: 1 },
+      ],
+    },
+    (req) => {
+      const val = req.session.val as any;
+      val.items[1].qty++;
+      val.items.find((i: { id: number }) => i.id === 1).qty = 5;
+    },
+  );
+  assert.equal(stored, {
+    items: [
+      { id: 1, qty: 5 },
+      { id: 2, qty: 2 },
+    ],
   });
-  assert.equal(stored, { items: [{ id: 1, qty: 5 }, { id: 2, qty: 2 }] });
 });
 
 objects('assigning one branch to another copies data, not a live proxy', async () => {
@@ -171,7 +193,12 @@ objects('assigning one branch to another copies data, not a live proxy', async (
     return { b: val.b.x, sameProxy: val.a === val.a };
   });
   assert.equal(result, { b: 1, sameProxy: true });
-  assert.equal(stored, { a: { x: 2 }, b: { x: 1 }, list: [{ x: 0 }, { x: 1 }], pair: { left: { x: 1 }, right: { x: 0 } } });
+  assert.equal(stored, {
+    a: { x: 2 },
+    b: { x: 1 },
+    list: [{ x: 0 }, { x: 1 }],
+    pair: { left: { x: 1 }, right: { x: 0 } },
+  });
 });
 
 objects('replacing req.session.val = {...} replaces the whole data', async () => {

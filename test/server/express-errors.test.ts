@@ -1,6 +1,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createSessionSync, MemoryStore, SessionSyncError, type SessionStore, type SessionSyncOptions } from '../../src/server/index.js';
+import {
+  createSessionSync,
+  MemoryStore,
+  SessionSyncError,
+  type SessionStore,
+  type SessionSyncOptions,
+} from '../../src/server/index.js';
 import type { Request } from 'express';
 import { startApp, type TestApp } from '../support/http.js';
 
@@ -240,36 +246,39 @@ rejections('an awaited synchronize() rejects with the error and the handler deci
   }
 });
 
-rejections('synchronize() also answers for an auto-commit of this request that failed before it was called', async () => {
-  const t = await startApp(createSessionSync({ secret }), (app) => {
-    app.get('/start', (req, res) => {
-      req.session.val.a = 1;
-      res.end();
+rejections(
+  'synchronize() also answers for an auto-commit of this request that failed before it was called',
+  async () => {
+    const t = await startApp(createSessionSync({ secret }), (app) => {
+      app.get('/start', (req, res) => {
+        req.session.val.a = 1;
+        res.end();
+      });
+      app.get('/try/:wait', async (req, res) => {
+        (req.session.val as Record<string, unknown>).when = new Date();
+        await new Promise((r) => (req.params.wait === 'tick' ? setImmediate(r) : setTimeout(r, 20)));
+        try {
+          await req.session.synchronize();
+          res.json({ stored: true });
+        } catch (err) {
+          res.status(422).json({ caught: (err as Error).name });
+        }
+      });
     });
-    app.get('/try/:wait', async (req, res) => {
-      (req.session.val as Record<string, unknown>).when = new Date();
-      await new Promise((r) => (req.params.wait === 'tick' ? setImmediate(r) : setTimeout(r, 20)));
-      try {
-        await req.session.synchronize();
-        res.json({ stored: true });
-      } catch (err) {
-        res.status(422).json({ caught: (err as Error).name });
+    try {
+      const ann = t.visitor();
+      await ann.fetch('/start');
+      for (const wait of ['tick', 'later']) {
+        const res = await ann.fetch(`/try/${wait}`);
+        assert.is(res.status, 422, wait);
+        assert.equal(await res.json(), { caught: 'TypeError' });
       }
-    });
-  });
-  try {
-    const ann = t.visitor();
-    await ann.fetch('/start');
-    for (const wait of ['tick', 'later']) {
-      const res = await ann.fetch(`/try/${wait}`);
-      assert.is(res.status, 422, wait);
-      assert.equal(await res.json(), { caught: 'TypeError' });
+      assert.equal(t.errors, []);
+    } finally {
+      await t.close();
     }
-    assert.equal(t.errors, []);
-  } finally {
-    await t.close();
-  }
-});
+  },
+);
 
 rejections('synchronize() resolves once the change is stored', async () => {
   let seen: unknown;
@@ -394,39 +403,42 @@ failing('a write while apply fails reaches next(err) as store_unavailable', asyn
   }
 });
 
-failing('destroy() after a failed load still ends the session once the store answers, and fails clearly until then', async () => {
-  const store = flakyStore();
-  const t = await startApp(createSessionSync({ secret, store }), (app) => {
-    app.get('/start', (req, res) => {
-      req.session.val.n = 1;
-      res.end();
+failing(
+  'destroy() after a failed load still ends the session once the store answers, and fails clearly until then',
+  async () => {
+    const store = flakyStore();
+    const t = await startApp(createSessionSync({ secret, store }), (app) => {
+      app.get('/start', (req, res) => {
+        req.session.val.n = 1;
+        res.end();
+      });
+      app.get('/logout', async (req, res) => {
+        await req.session.destroy();
+        res.send('bye');
+      });
     });
-    app.get('/logout', async (req, res) => {
-      await req.session.destroy();
-      res.send('bye');
-    });
-  });
-  try {
-    const ann = t.visitor();
-    await ann.fetch('/start');
-    const id = ann.id()!;
-    store.down = true;
-    const failed = await ann.fetch('/logout');
-    assert.is(failed.status, 503);
-    assert.is(ann.id(), id, 'the cookie is kept while the session still exists');
-    // The store is back for destroy but loads still fail (a half-broken store).
-    const get = store.get;
-    store.get = () => Promise.reject(new Error('read replica down'));
-    store.down = false;
-    const ok = await ann.fetch('/logout');
-    assert.is(ok.status, 200);
-    assert.is(ann.id(), undefined, 'cookie cleared');
-    store.get = get;
-    assert.is(await t.sync.get(id), undefined, 'record gone');
-  } finally {
-    await t.close();
-  }
-});
+    try {
+      const ann = t.visitor();
+      await ann.fetch('/start');
+      const id = ann.id()!;
+      store.down = true;
+      const failed = await ann.fetch('/logout');
+      assert.is(failed.status, 503);
+      assert.is(ann.id(), id, 'the cookie is kept while the session still exists');
+      // The store is back for destroy but loads still fail (a half-broken store).
+      const get = store.get;
+      store.get = () => Promise.reject(new Error('read replica down'));
+      store.down = false;
+      const ok = await ann.fetch('/logout');
+      assert.is(ok.status, 200);
+      assert.is(ann.id(), undefined, 'cookie cleared');
+      store.get = get;
+      assert.is(await t.sync.get(id), undefined, 'record gone');
+    } finally {
+      await t.close();
+    }
+  },
+);
 
 failing('visitors without a cookie never reach the store', async () => {
   const store = flakyStore();

@@ -23,7 +23,12 @@ async function app(options: SessionSyncOptions = {}) {
       req.session.val.user = 'ann';
       // The end of the old id is announced only once this response has finished.
       const announcedEarly = ends.some(([id]) => id === oldId);
-      res.json({ val: req.session.val, version: req.session.version, changed: oldId !== req.session.id, announcedEarly });
+      res.json({
+        val: req.session.val,
+        version: req.session.version,
+        changed: oldId !== req.session.id,
+        announcedEarly,
+      });
     });
     app.get('/logout', async (req, res) => {
       await req.session.destroy();
@@ -116,28 +121,31 @@ regenerate.run();
 
 const destroy = suite('destroy() removes the record and clears the cookie');
 
-destroy('the record is gone, the cookie is cleared with an expired Set-Cookie, the old cookie holds nothing', async () => {
-  const t = await app();
-  try {
-    const ann = t.visitor();
-    await ann.fetch('/start');
-    const oldId = ann.id()!;
-    const attacker = ann.clone();
-    const res = await ann.fetch('/logout');
-    assert.equal(await res.json(), { id: null, val: {} });
-    const cleared = ann.lastSetCookies.find((c) => c.name === 'sid');
-    assert.ok(cleared, 'a Set-Cookie for sid');
-    assert.is(cleared!.value, '');
-    assert.ok(Date.parse(cleared!.attributes.expires!) <= Date.now(), 'expired');
-    assert.is(cleared!.attributes.path, '/');
-    assert.is(ann.cookies.size, 0);
-    assert.is(await t.sync.get(oldId), undefined);
-    assert.equal(await attacker.json('/read'), {});
-    assert.ok(t.ends.some(([id, reason]) => id === oldId && reason === 'destroyed'));
-  } finally {
-    await t.close();
-  }
-});
+destroy(
+  'the record is gone, the cookie is cleared with an expired Set-Cookie, the old cookie holds nothing',
+  async () => {
+    const t = await app();
+    try {
+      const ann = t.visitor();
+      await ann.fetch('/start');
+      const oldId = ann.id()!;
+      const attacker = ann.clone();
+      const res = await ann.fetch('/logout');
+      assert.equal(await res.json(), { id: null, val: {} });
+      const cleared = ann.lastSetCookies.find((c) => c.name === 'sid');
+      assert.ok(cleared, 'a Set-Cookie for sid');
+      assert.is(cleared!.value, '');
+      assert.ok(Date.parse(cleared!.attributes.expires!) <= Date.now(), 'expired');
+      assert.is(cleared!.attributes.path, '/');
+      assert.is(ann.cookies.size, 0);
+      assert.is(await t.sync.get(oldId), undefined);
+      assert.equal(await attacker.json('/read'), {});
+      assert.ok(t.ends.some(([id, reason]) => id === oldId && reason === 'destroyed'));
+    } finally {
+      await t.close();
+    }
+  },
+);
 
 destroy('a write after destroy() in the same request starts a new session with a new id', async () => {
   const t = await app();

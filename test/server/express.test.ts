@@ -92,7 +92,11 @@ isolation('express(defaults) fills a new session without writing it, and a write
     assert.is(ann.cookies.size, 0, 'reading defaults issues no cookie');
     assert.equal(await ann.json('/add'), { cart: ['pear'], theme: 'light' });
     assert.equal((await sync.get(ann.id()!))?.data, { cart: ['pear'] }, 'only the change is stored');
-    assert.equal(await t.visitor().json('/read'), { cart: [], theme: 'light' }, 'the defaults object itself was not changed');
+    assert.equal(
+      await t.visitor().json('/read'),
+      { cart: [], theme: 'light' },
+      'the defaults object itself was not changed',
+    );
   } finally {
     await t.close();
   }
@@ -124,7 +128,10 @@ parallel('50 requests that read, wait 0–30 ms, then write 50 different keys al
     const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
     const answers = await Promise.all(keys.map((k) => ann.fetch(`/w/${k}`)));
     assert.ok(answers.every((r) => r.status === 200));
-    assert.ok(answers.every((r) => r.headers.getSetCookie().length === 0), 'the id never changes');
+    assert.ok(
+      answers.every((r) => r.headers.getSetCookie().length === 0),
+      'the id never changes',
+    );
     const stored = await t.sync.get(id);
     for (const k of keys) assert.type(stored?.data[k], 'number', `${k} is stored`);
     assert.is(stored?.version, 51, 'one version per change');
@@ -159,7 +166,11 @@ parallel('writes to the same path are ordered by version and the last one wins',
     assert.is(stored?.version, newest.version);
     assert.is(stored?.data.last, op.op === 'set' ? op.value : undefined, 'the newest version’s value is what stays');
     const versions = changes.map((c) => c.version);
-    assert.equal(versions, [...versions].sort((a, b) => a - b), 'versions are published in order');
+    assert.equal(
+      versions,
+      [...versions].sort((a, b) => a - b),
+      'versions are published in order',
+    );
   } finally {
     await t.close();
   }
@@ -318,46 +329,52 @@ streaming('a write after the response ended is committed (returning visitor) and
   }
 });
 
-streaming('a failed commit after the response ended goes to on("error"), or is printed once — never a crash', async () => {
-  const sync = createSessionSync({ secret });
-  const heard: unknown[] = [];
-  const t = await startApp(sync, (app) => {
-    app.get('/late-new', (req, res) => {
-      res.end('bye'); // a new visitor: no cookie can follow any more
-      setTimeout(() => {
-        req.session.val.late = true;
-      }, 5);
+streaming(
+  'a failed commit after the response ended goes to on("error"), or is printed once — never a crash',
+  async () => {
+    const sync = createSessionSync({ secret });
+    const heard: unknown[] = [];
+    const t = await startApp(sync, (app) => {
+      app.get('/late-new', (req, res) => {
+        res.end('bye'); // a new visitor: no cookie can follow any more
+        setTimeout(() => {
+          req.session.val.late = true;
+        }, 5);
+      });
+      app.get('/start', (req, res) => {
+        req.session.val.n = 0;
+        res.end();
+      });
+      app.get('/late-bad', (req, res) => {
+        res.end('bye');
+        setTimeout(() => {
+          req.session.val.when = new Date() as never;
+        }, 5);
+      });
     });
-    app.get('/start', (req, res) => {
-      req.session.val.n = 0;
-      res.end();
-    });
-    app.get('/late-bad', (req, res) => {
-      res.end('bye');
-      setTimeout(() => {
-        req.session.val.when = new Date() as never;
-      }, 5);
-    });
-  });
-  const warn = console.warn;
-  const printed: string[] = [];
-  console.warn = (...args: unknown[]) => void printed.push(args.join(' '));
-  try {
-    await t.visitor().fetch('/late-new');
-    await sleep(40);
-    assert.ok(printed.some((p) => p.startsWith('session-sync:')), 'printed with the prefix');
-    sync.on('error', (err) => heard.push(err));
-    const ann = t.visitor();
-    await ann.fetch('/start');
-    await ann.fetch('/late-bad');
-    await sleep(40);
-    assert.is(heard.length, 1);
-    assert.instance(heard[0], TypeError);
-    assert.equal((await sync.get(ann.id()!))?.data, { n: 0 });
-  } finally {
-    console.warn = warn;
-    await t.close();
-  }
-});
+    const warn = console.warn;
+    const printed: string[] = [];
+    console.warn = (...args: unknown[]) => void printed.push(args.join(' '));
+    try {
+      await t.visitor().fetch('/late-new');
+      await sleep(40);
+      assert.ok(
+        printed.some((p) => p.startsWith('session-sync:')),
+        'printed with the prefix',
+      );
+      sync.on('error', (err) => heard.push(err));
+      const ann = t.visitor();
+      await ann.fetch('/start');
+      await ann.fetch('/late-bad');
+      await sleep(40);
+      assert.is(heard.length, 1);
+      assert.instance(heard[0], TypeError);
+      assert.equal((await sync.get(ann.id()!))?.data, { n: 0 });
+    } finally {
+      console.warn = warn;
+      await t.close();
+    }
+  },
+);
 
 streaming.run();

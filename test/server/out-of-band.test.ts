@@ -69,7 +69,11 @@ read('get returns version, tag and all the data (server-only included); undefine
     const ann = t.visitor();
     await ann.fetch('/start');
     const id = ann.id()!;
-    assert.equal(await t.sync.get(id), { version: 1, tag: tagOf(id), data: { cart: ['apple'], _secret: 'server only' } });
+    assert.equal(await t.sync.get(id), {
+      version: 1,
+      tag: tagOf(id),
+      data: { cart: ['apple'], _secret: 'server only' },
+    });
     assert.is(await t.sync.get('x'.repeat(43)), undefined);
   } finally {
     await t.close();
@@ -140,7 +144,10 @@ update('ops are applied as given; an update that changes nothing bumps no versio
       ]),
       { version: 2, changed: true },
     );
-    assert.equal(await t.sync.update(id, [{ op: 'set', path: ['prefs', 'theme'], value: 'dark' }]), { version: 2, changed: false });
+    assert.equal(await t.sync.update(id, [{ op: 'set', path: ['prefs', 'theme'], value: 'dark' }]), {
+      version: 2,
+      changed: false,
+    });
     assert.equal(await t.sync.update(id, () => {}), { version: 2, changed: false });
     assert.equal((await t.sync.get(id))?.data, { _secret: 'server only', prefs: { theme: 'dark' } });
   } finally {
@@ -155,20 +162,47 @@ update('bad changes are refused, the session unchanged', async () => {
     await ann.fetch('/start');
     const id = ann.id()!;
     const attempts: [string, () => Promise<unknown>, (err: unknown) => boolean][] = [
-      ['a Date via fn', () => t.sync.update(id, (s) => void (s.when = new Date() as never)), (e) => e instanceof TypeError && /when/.test((e as Error).message)],
-      ['a Date via ops', () => t.sync.update(id, [{ op: 'set', path: ['when'], value: new Date() as never }]), (e) => e instanceof TypeError],
-      ['a path through an array', () => t.sync.update(id, [{ op: 'set', path: ['cart', 'x'], value: 1 }]), (e) => e instanceof SessionSyncError && e.code === 'invalid'],
-      ['a forbidden key', () => t.sync.update(id, [{ op: 'set', path: ['__proto__'], value: 1 }]), (e) => e instanceof SessionSyncError && e.code === 'invalid'],
+      [
+        'a Date via fn',
+        () => t.sync.update(id, (s) => void (s.when = new Date() as never)),
+        (e) => e instanceof TypeError && /when/.test((e as Error).message),
+      ],
+      [
+        'a Date via ops',
+        () => t.sync.update(id, [{ op: 'set', path: ['when'], value: new Date() as never }]),
+        (e) => e instanceof TypeError,
+      ],
+      [
+        'a path through an array',
+        () => t.sync.update(id, [{ op: 'set', path: ['cart', 'x'], value: 1 }]),
+        (e) => e instanceof SessionSyncError && e.code === 'invalid',
+      ],
+      [
+        'a forbidden key',
+        () => t.sync.update(id, [{ op: 'set', path: ['__proto__'], value: 1 }]),
+        (e) => e instanceof SessionSyncError && e.code === 'invalid',
+      ],
       ['not ops or a function', () => t.sync.update(id, 'set x' as never), (e) => e instanceof TypeError],
       ['fn returning a non-object', () => t.sync.update(id, () => [1] as never), (e) => e instanceof TypeError],
-      ['fn throwing', () => t.sync.update(id, () => { throw new RangeError('mine'); }), (e) => e instanceof RangeError],
+      [
+        'fn throwing',
+        () =>
+          t.sync.update(id, () => {
+            throw new RangeError('mine');
+          }),
+        (e) => e instanceof RangeError,
+      ],
     ];
     for (const [name, attempt, check] of attempts) {
       let error: unknown;
       await attempt().catch((e: unknown) => (error = e));
       assert.ok(check(error), `${name}: ${String(error)}`);
     }
-    assert.equal(await t.sync.get(id), { version: 1, tag: tagOf(id), data: { cart: ['apple'], _secret: 'server only' } });
+    assert.equal(await t.sync.get(id), {
+      version: 1,
+      tag: tagOf(id),
+      data: { cart: ['apple'], _secret: 'server only' },
+    });
   } finally {
     await t.close();
   }
@@ -218,18 +252,21 @@ destroy.run();
 
 const snapshot = suite('snapshot(req) for a server-rendered page');
 
-snapshot('inside a handler: the projected data including the handler’s own write, at the version that carries it', async () => {
-  const t = await start();
-  try {
-    const ann = t.visitor();
-    await ann.fetch('/start');
-    const snap = await ann.json('/snap');
-    assert.equal(snap, { version: 2, tag: tagOf(ann.id()!), data: { cart: ['apple'], seen: true } });
-    assert.equal(snap, await ann.json('/get/session'), 'the same as the route');
-  } finally {
-    await t.close();
-  }
-});
+snapshot(
+  'inside a handler: the projected data including the handler’s own write, at the version that carries it',
+  async () => {
+    const t = await start();
+    try {
+      const ann = t.visitor();
+      await ann.fetch('/start');
+      const snap = await ann.json('/snap');
+      assert.equal(snap, { version: 2, tag: tagOf(ann.id()!), data: { cart: ['apple'], seen: true } });
+      assert.equal(snap, await ann.json('/get/session'), 'the same as the route');
+    } finally {
+      await t.close();
+    }
+  },
+);
 
 snapshot('for a new visitor: version 0, tag null, the defaults', async () => {
   const sync = createSessionSync({ secret, defaults: { theme: 'light', _internal: 1 } });

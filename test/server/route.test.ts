@@ -170,8 +170,14 @@ methods('POST and PUT reach the app’s own handlers; DELETE without one is the 
   const t = await start();
   try {
     const ann = t.visitor();
-    assert.equal(await ann.text('/get/session', { method: 'POST' }).then((r) => [r.status, r.body]), [200, 'the app’s own POST']);
-    assert.equal(await ann.text('/get/session', { method: 'PUT' }).then((r) => [r.status, r.body]), [200, 'the app’s own PUT']);
+    assert.equal(await ann.text('/get/session', { method: 'POST' }).then((r) => [r.status, r.body]), [
+      200,
+      'the app’s own POST',
+    ]);
+    assert.equal(await ann.text('/get/session', { method: 'PUT' }).then((r) => [r.status, r.body]), [
+      200,
+      'the app’s own PUT',
+    ]);
     assert.is((await ann.fetch('/get/session', { method: 'DELETE' })).status, 404);
   } finally {
     await t.close();
@@ -317,7 +323,10 @@ projection('a path list covers whole subtrees and keeps parents', async () => {
   try {
     const ann = t.visitor();
     await ann.fetch('/set');
-    assert.equal((await ann.json('/get/session')).data, { user: { name: 'ann' }, prefs: { theme: 'dark', lang: 'fr' } });
+    assert.equal((await ann.json('/get/session')).data, {
+      user: { name: 'ann' },
+      prefs: { theme: 'dark', lang: 'fr' },
+    });
   } finally {
     await t.close();
   }
@@ -380,7 +389,11 @@ cors('a preflight from an allowed origin is answered; from another it passes thr
   try {
     const pre = await t.visitor().fetch('/get/session', {
       method: 'OPTIONS',
-      headers: { origin: 'https://app.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'x-session-sync' },
+      headers: {
+        origin: 'https://app.example',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'x-session-sync',
+      },
     });
     assert.is(pre.status, 204);
     assert.is(pre.headers.get('access-control-allow-origin'), 'https://app.example');

@@ -33,7 +33,11 @@ const quiet = <T>(fn: () => T): T => {
 /** Connects a socket.io-client with a visitor's cookies, resolves once connected. */
 function socketOf(url: string, jar: Jar): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect(url, { transports: ['websocket'], extraHeaders: { cookie: jar.header }, reconnection: false });
+    const socket = connect(url, {
+      transports: ['websocket'],
+      extraHeaders: { cookie: jar.header },
+      reconnection: false,
+    });
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', reject);
   });
@@ -214,44 +218,47 @@ factory.run();
 
 const normalize = suite('synchronize({ model, target }) accepts the seed’s names');
 
-normalize('http, https, http2, exp, express, app and tcp, tcp/ip, udp, socket, socket.io (any case) are accepted; others are a TypeError', async () => {
-  const accepted: string[] = [];
-  const refused: string[] = [];
-  const names = ['http', 'https', 'http2', 'exp', 'express', 'app', 'tcp', 'tcp/ip', 'udp', 'socket', 'socket.io'];
-  const cased = ['HTTPs', 'Http2', 'UDP', 'tcp/IP', 'Socket'];
-  const bad = ['ftp', 'websocket2', '', 'smtp', 'httpx'];
-  const sync = quiet(() => sessionSync());
-  const app = exp();
-  app.use(sync.express());
-  app.get('/', async (req, res) => {
-    for (const model of [...names, ...cased, ...bad]) {
-      for (const options of [
-        { model, target: 'tcp' },
-        { model: 'http', target: model },
-      ]) {
-        try {
-          req.session.val.last = model;
-          await req.session.synchronize(options);
-          accepted.push(model);
-        } catch (err) {
-          assert.instance(err, TypeError);
-          refused.push(model);
+normalize(
+  'http, https, http2, exp, express, app and tcp, tcp/ip, udp, socket, socket.io (any case) are accepted; others are a TypeError',
+  async () => {
+    const accepted: string[] = [];
+    const refused: string[] = [];
+    const names = ['http', 'https', 'http2', 'exp', 'express', 'app', 'tcp', 'tcp/ip', 'udp', 'socket', 'socket.io'];
+    const cased = ['HTTPs', 'Http2', 'UDP', 'tcp/IP', 'Socket'];
+    const bad = ['ftp', 'websocket2', '', 'smtp', 'httpx'];
+    const sync = quiet(() => sessionSync());
+    const app = exp();
+    app.use(sync.express());
+    app.get('/', async (req, res) => {
+      for (const model of [...names, ...cased, ...bad]) {
+        for (const options of [
+          { model, target: 'tcp' },
+          { model: 'http', target: model },
+        ]) {
+          try {
+            req.session.val.last = model;
+            await req.session.synchronize(options);
+            accepted.push(model);
+          } catch (err) {
+            assert.instance(err, TypeError);
+            refused.push(model);
+          }
         }
       }
+      res.end();
+    });
+    const served = await serve(app);
+    try {
+      const ann = new Jar(served.url);
+      await ann.fetch('/');
+      assert.equal([...new Set(accepted)], [...names, ...cased]);
+      assert.equal([...new Set(refused)], bad);
+    } finally {
+      await served.close();
+      await sync.close();
     }
-    res.end();
-  });
-  const served = await serve(app);
-  try {
-    const ann = new Jar(served.url);
-    await ann.fetch('/');
-    assert.equal([...new Set(accepted)], [...names, ...cased]);
-    assert.equal([...new Set(refused)], bad);
-  } finally {
-    await served.close();
-    await sync.close();
-  }
-});
+  },
+);
 
 normalize.run();
 

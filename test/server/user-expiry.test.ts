@@ -35,14 +35,21 @@ const kinds: Kind[] = [
   {
     name: 'RedisStore',
     make: async () => {
-      const store = new RedisStore({ url: await redisUrl() }, { prefix: `ux${randomBytes(3).toString('hex')}:`, watchInterval: 25 });
+      const store = new RedisStore(
+        { url: await redisUrl() },
+        { prefix: `ux${randomBytes(3).toString('hex')}:`, watchInterval: 25 },
+      );
       await store.ready();
       return { store, close: () => store.close() };
     },
   },
 ];
 
-async function withServer(kind: Kind, options: SessionSyncOptions, body: (t: Awaited<ReturnType<typeof startAccounts>>) => Promise<void>): Promise<void> {
+async function withServer(
+  kind: Kind,
+  options: SessionSyncOptions,
+  body: (t: Awaited<ReturnType<typeof startAccounts>>) => Promise<void>,
+): Promise<void> {
   const { store, close } = await kind.make();
   const t = await startAccounts({ store, ...options });
   try {
@@ -183,7 +190,11 @@ raw('members of ended sessions do not linger once the user is read', async () =>
       await sleep(20);
       await d.fetch('/write', post({ n: 1 }));
     }
-    assert.equal((await client.zrange(key, 0, -1)).sort(), [idA, idD].sort(), 'set members do not expire by themselves');
+    assert.equal(
+      (await client.zrange(key, 0, -1)).sort(),
+      [idA, idD].sort(),
+      'set members do not expire by themselves',
+    );
     assert.equal(ids(await t.sync.sessionsOf('u1')), [idD]);
     assert.equal(await client.zrange(key, 0, -1), [idD], 'pruned on read');
     // The key itself lives as long as its longest-lived member.

@@ -69,7 +69,12 @@ async function scene(): Promise<Scene> {
   const id2 = await signIn(d2, 'u1');
   const id3 = await signIn(d3, 'u1');
   const otherId = await signIn(other, 'u2');
-  const sockets = (await Promise.all([c.b.connect(d1), c.a.connect(d2), c.b.connect(d3), c.a.connect(other)])) as Scene['sockets'];
+  const sockets = (await Promise.all([
+    c.b.connect(d1),
+    c.a.connect(d2),
+    c.b.connect(d3),
+    c.a.connect(other),
+  ])) as Scene['sockets'];
   return { c, d1, d2, d3, other, id1, id2, id3, otherId, sockets };
 }
 
@@ -106,10 +111,14 @@ nodes('destroyUser on node A ends the sockets connected to node B, live; the kep
     const kept = [record(s3), record(s4)];
     const ends = [endOf(s1), endOf(s2)];
     assert.is(await s.c.a.sync.destroyUser('u1', { except: s.id3 }), 2);
-    for (const end of await Promise.all(ends)) assert.equal(end, { reason: 'destroyed', disconnect: 'io server disconnect' });
+    for (const end of await Promise.all(ends))
+      assert.equal(end, { reason: 'destroyed', disconnect: 'io server disconnect' });
     await sleep(100);
     assert.ok(s3.connected && s4.connected);
-    assert.equal(kept.map((f) => f.filter((x) => x.event === 'session:ended').length), [0, 0]);
+    assert.equal(
+      kept.map((f) => f.filter((x) => x.event === 'session:ended').length),
+      [0, 0],
+    );
     // Dead cookies on both nodes.
     for (const jar of [s.d1, s.d2]) {
       assert.equal(await jar.json('/read'), {});

@@ -9,8 +9,26 @@ import type { Socket as ClientSocket } from 'socket.io-client';
 import type { SessionSync } from '../../src/server/session-sync.js';
 import type { SessionSyncOptions } from '../../src/server/options.js';
 import type { JsonObject } from '../../src/shared/index.js';
-import { post, record, request, sleep, startSocketServer, until, type Jar, type SocketTestServer } from '../support/socket-server.js';
-import { accountRoutes, endOf, ids, patches, signIn, signInDevices, startAccounts, type Devices } from '../support/accounts.js';
+import {
+  post,
+  record,
+  request,
+  sleep,
+  startSocketServer,
+  until,
+  type Jar,
+  type SocketTestServer,
+} from '../support/socket-server.js';
+import {
+  accountRoutes,
+  endOf,
+  ids,
+  patches,
+  signIn,
+  signInDevices,
+  startAccounts,
+  type Devices,
+} from '../support/accounts.js';
 
 const start = startAccounts;
 
@@ -39,7 +57,8 @@ listing('three devices of u1 and one of u2, each with its version and last activ
       assert.equal(Object.keys(entry).sort(), ['id', 'lastActive', 'version']);
       assert.is(entry.version, 1, 'a new visitor has nothing to copy: the sign-in is the first version');
     }
-    for (const entry of list) assert.ok(entry.lastActive >= before - 5 && entry.lastActive <= Date.now() + 5, 'lastActive is epoch ms, now');
+    for (const entry of list)
+      assert.ok(entry.lastActive >= before - 5 && entry.lastActive <= Date.now() + 5, 'lastActive is epoch ms, now');
     assert.equal(ids(await w.sync.sessionsOf('u2')), [w.otherId]);
     assert.equal(await w.sync.sessionsOf('nobody'), []);
   } finally {
@@ -120,18 +139,28 @@ everywhere('two of three devices end: their sockets are told and disconnected, t
   try {
     const [d1, d2, d3] = w.devices as [Jar, Jar, Jar];
     // Two tabs on the first device, one on each of the others, one for u2.
-    const sockets = await Promise.all([w.t.connect(d1), w.t.connect(d1), w.t.connect(d2), w.t.connect(d3), w.t.connect(w.other)]);
+    const sockets = await Promise.all([
+      w.t.connect(d1),
+      w.t.connect(d1),
+      w.t.connect(d2),
+      w.t.connect(d3),
+      w.t.connect(w.other),
+    ]);
     const [s1a, s1b, s2, s3, s4] = sockets as [ClientSocket, ClientSocket, ClientSocket, ClientSocket, ClientSocket];
     const kept = [record(s3), record(s4)];
     const ends = [endOf(s1a), endOf(s1b), endOf(s2)];
 
     const ended = await w.sync.destroyUser('u1', { except: w.ids[2] });
     assert.is(ended, 2);
-    for (const end of await Promise.all(ends)) assert.equal(end, { reason: 'destroyed', disconnect: 'io server disconnect' });
+    for (const end of await Promise.all(ends))
+      assert.equal(end, { reason: 'destroyed', disconnect: 'io server disconnect' });
 
     await sleep(100);
     assert.ok(s3.connected && s4.connected, 'the kept device and the other user stay connected');
-    assert.equal(kept.map((frames) => frames.filter((f) => f.event === 'session:ended').length), [0, 0]);
+    assert.equal(
+      kept.map((frames) => frames.filter((f) => f.event === 'session:ended').length),
+      [0, 0],
+    );
 
     // Dead cookies: no data, and no record under those ids.
     for (const jar of [d1, d2]) {
@@ -211,47 +240,58 @@ pushed('a function edits each session’s own data; only sessions it changed cou
     await until(() => frames.every((f) => patches(f).length === 1), 2000, 'a patch on each socket');
     assert.equal(
       frames.map((f) => patches(f)[0].ops),
-      [[{ op: 'set', path: ['credits'], value: 15 }], [{ op: 'set', path: ['credits'], value: 10 }], [{ op: 'set', path: ['credits'], value: 10 }]],
+      [
+        [{ op: 'set', path: ['credits'], value: 15 }],
+        [{ op: 'set', path: ['credits'], value: 10 }],
+        [{ op: 'set', path: ['credits'], value: 10 }],
+      ],
     );
-    assert.is(await w.sync.updateUser('u1', (data: JsonObject) => void (data.credits = Number(data.credits))), 0, 'the same values change nothing');
+    assert.is(
+      await w.sync.updateUser('u1', (data: JsonObject) => void (data.credits = Number(data.credits))),
+      0,
+      'the same values change nothing',
+    );
     assert.is(await w.sync.updateUser('nobody', [{ op: 'set', path: ['x'], value: 1 }]), 0);
   } finally {
     await w.t.close();
   }
 });
 
-pushed('a session that refuses the change does not stop the others; a bad value stops all before any write', async () => {
-  const w = await world();
-  try {
-    await w.devices[1]!.fetch('/write', post({ prefs: 'plain text' }));
-    const op = { op: 'set' as const, path: ['prefs', 'theme'], value: 'dark' };
-    await w.sync.updateUser('u1', [op]).then(
-      () => assert.unreachable('a path through a string applied'),
-      (err: { code?: string }) => assert.is(err.code, 'invalid'),
-    );
-    // The rejection came after every other session had its write.
-    assert.equal((await w.sync.get(w.ids[0]!))?.data.prefs, { theme: 'dark' });
-    assert.equal((await w.sync.get(w.ids[2]!))?.data.prefs, { theme: 'dark' });
-    assert.is((await w.sync.get(w.ids[1]!))?.data.prefs, 'plain text');
+pushed(
+  'a session that refuses the change does not stop the others; a bad value stops all before any write',
+  async () => {
+    const w = await world();
+    try {
+      await w.devices[1]!.fetch('/write', post({ prefs: 'plain text' }));
+      const op = { op: 'set' as const, path: ['prefs', 'theme'], value: 'dark' };
+      await w.sync.updateUser('u1', [op]).then(
+        () => assert.unreachable('a path through a string applied'),
+        (err: { code?: string }) => assert.is(err.code, 'invalid'),
+      );
+      // The rejection came after every other session had its write.
+      assert.equal((await w.sync.get(w.ids[0]!))?.data.prefs, { theme: 'dark' });
+      assert.equal((await w.sync.get(w.ids[2]!))?.data.prefs, { theme: 'dark' });
+      assert.is((await w.sync.get(w.ids[1]!))?.data.prefs, 'plain text');
 
-    const versions = (await w.sync.sessionsOf('u1')).map((s) => s.version);
-    await w.sync.updateUser('u1', [{ op: 'set', path: ['when'], value: new Date() as never }]).then(
-      () => assert.unreachable('a Date was stored'),
-      (err: Error) => assert.instance(err, TypeError),
-    );
-    await w.sync.updateUser('u1', 'not a change' as never).then(
-      () => assert.unreachable('a string was taken as a change'),
-      (err: Error) => assert.instance(err, TypeError),
-    );
-    assert.equal(
-      (await w.sync.sessionsOf('u1')).map((s) => s.version),
-      versions,
-      'nothing was written',
-    );
-  } finally {
-    await w.t.close();
-  }
-});
+      const versions = (await w.sync.sessionsOf('u1')).map((s) => s.version);
+      await w.sync.updateUser('u1', [{ op: 'set', path: ['when'], value: new Date() as never }]).then(
+        () => assert.unreachable('a Date was stored'),
+        (err: Error) => assert.instance(err, TypeError),
+      );
+      await w.sync.updateUser('u1', 'not a change' as never).then(
+        () => assert.unreachable('a string was taken as a change'),
+        (err: Error) => assert.instance(err, TypeError),
+      );
+      assert.equal(
+        (await w.sync.sessionsOf('u1')).map((s) => s.version),
+        versions,
+        'nothing was written',
+      );
+    } finally {
+      await w.t.close();
+    }
+  },
+);
 
 pushed('close() waits for an updateUser still computing its change', async () => {
   const w = await world();
@@ -396,18 +436,27 @@ others('from an HTTP request', async () => {
   const w = await world();
   try {
     const [d1, d2, d3] = w.devices as [Jar, Jar, Jar];
-    const [s1, s2, s3, s4] = await Promise.all([w.t.connect(d1), w.t.connect(d2), w.t.connect(d3), w.t.connect(w.other)]);
+    const [s1, s2, s3, s4] = await Promise.all([
+      w.t.connect(d1),
+      w.t.connect(d2),
+      w.t.connect(d3),
+      w.t.connect(w.other),
+    ]);
     const kept = [record(s2 as ClientSocket), record(s4 as ClientSocket)];
     const ends = [endOf(s1 as ClientSocket), endOf(s3 as ClientSocket)];
     assert.equal(await d2.json('/logout-others', { method: 'POST' }), { ended: 2 });
-    for (const end of await Promise.all(ends)) assert.equal(end, { reason: 'destroyed', disconnect: 'io server disconnect' });
+    for (const end of await Promise.all(ends))
+      assert.equal(end, { reason: 'destroyed', disconnect: 'io server disconnect' });
     assert.equal(ids(await w.sync.sessionsOf('u1')), [w.ids[1]!]);
     assert.equal(await d1.json('/read'), {});
     assert.equal(await d3.json('/read'), {});
     assert.equal(await d2.json('/read'), { user: { id: 'u1' } });
     await sleep(50);
     assert.ok(s2!.connected && s4!.connected);
-    assert.equal(kept.map((f) => f.filter((x) => x.event === 'session:ended').length), [0, 0]);
+    assert.equal(
+      kept.map((f) => f.filter((x) => x.event === 'session:ended').length),
+      [0, 0],
+    );
     assert.equal(ids(await w.sync.sessionsOf('u2')), [w.otherId]);
     assert.equal(await d2.json('/logout-others', { method: 'POST' }), { ended: 0 });
   } finally {

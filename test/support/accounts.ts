@@ -85,7 +85,6 @@ export const ids = (list: { id: string }[]): string[] => list.map((s) => s.id).s
 export const patches = (frames: { event: string; args: unknown[] }[]): any[] =>
   frames.filter((f) => f.event === 'session:patch').map((f) => f.args[0]);
 
-
 /**
  * A server of ./socket-server.ts with the option `user: 'user.id'` and the account routes
  * and handlers.
