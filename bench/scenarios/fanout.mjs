@@ -57,8 +57,8 @@ async function hundred(mode, trials) {
 }
 
 export async function fanoutBench({ quick }) {
-  const sessions = quick ? 200 : 1000;
-  const ms = quick ? 2000 : 10_000;
+  const sessions = quick ? 100 : 1000;
+  const ms = quick ? 1500 : 10_000;
   const rate = 10;
   const rounds = 3;
   const runs = { 'session-sync': [], raw: [] };
@@ -66,7 +66,7 @@ export async function fanoutBench({ quick }) {
   for (let r = 0; r < rounds; r++) {
     for (const mode of r % 2 ? ['raw', 'session-sync'] : ['session-sync', 'raw']) {
       runs[mode].push(await perPatch(mode, sessions, rate, ms));
-      deliveries[mode].push(await hundred(mode, quick ? 25 : 60));
+      deliveries[mode].push(await hundred(mode, quick ? 15 : 60));
     }
   }
   const cpu = (m) => median(runs[m].map((x) => x.cpuMicrosPerPatch));

@@ -10,23 +10,31 @@ export async function httpBench({ quick, redisUrl }) {
   const duration = quick ? 1 : 10;
   const warm = quick ? 1 : 3;
   const rps = Object.fromEntries(contenders.map((c) => [c, { rw: [], untouched: [] }]));
-  for (let r = 0; r < rounds; r++) {
-    // Rotate the order each round so no contender always runs first or last.
-    const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
-    for (const contender of order) {
+  // One server per contender for the whole run (starting one costs seconds); every round
+  // still warms each up again and rotates the order, so none always runs first or last.
+  const servers = {};
+  try {
+    for (const contender of contenders) {
       const server = await startServer('http.mjs', [contender], { env: redisUrl ? { REDIS_URL: redisUrl } : {} });
-      try {
-        const cookie = cookieOf(await fetch(server.url + '/init'));
-        const headers = cookie ? { cookie } : {};
-        await autocannon({ url: server.url + '/rw', duration: warm, headers });
+      servers[contender] = server;
+      const cookie = cookieOf(await fetch(server.url + '/init'));
+      server.headers = cookie ? { cookie } : {};
+      // Quick mode warms each server once; the full run warms it again every round.
+      if (quick) await autocannon({ url: server.url + '/rw', duration: warm, headers: server.headers });
+    }
+    for (let r = 0; r < rounds; r++) {
+      const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
+      for (const contender of order) {
+        const { url, headers } = servers[contender];
+        if (!quick) await autocannon({ url: url + '/rw', duration: warm, headers });
         for (const route of ['rw', 'untouched']) {
-          const result = await autocannon({ url: `${server.url}/${route}`, duration, headers });
+          const result = await autocannon({ url: `${url}/${route}`, duration, headers });
           rps[contender][route].push(result.requests.average);
         }
-      } finally {
-        await server.stop();
       }
     }
+  } finally {
+    await Promise.all(Object.values(servers).map((s) => s.stop()));
   }
   const [bare, ...others] = contenders;
   const rows = [];

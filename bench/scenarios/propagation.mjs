@@ -31,7 +31,7 @@ async function measure(writeUrl, listenUrl, mode, writes) {
 }
 
 export async function propagationBench({ quick, redisUrl }) {
-  const writes = quick ? 300 : 600;
+  const writes = quick ? 150 : 600;
   const rounds = 3;
   const runs = { 'session-sync': [], recipe: [] };
   for (let r = 0; r < rounds; r++) {
