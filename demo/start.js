@@ -36,11 +36,15 @@ try {
   process.exit(1);
 }
 
-console.log(`session-sync demo: ${demo.url}`);
+// One write, so whoever reads the output (a person, or a test waiting for the URL) sees the
+// banner whole.
 console.log(
-  `  sessions in ${store ? `Redis (${redactUrl(process.env.REDIS_URL)})` : 'memory (set REDIS_URL to use Redis)'}`,
+  [
+    `session-sync demo: ${demo.url}`,
+    `  sessions in ${store ? `Redis (${redactUrl(process.env.REDIS_URL)})` : 'memory (set REDIS_URL to use Redis)'}`,
+    '  open it in two tabs; Ctrl+C stops',
+  ].join('\n'),
 );
-console.log('  open it in two tabs; Ctrl+C stops');
 
 let stopping = false;
 async function stop() {

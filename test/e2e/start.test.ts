@@ -31,7 +31,8 @@ function start(env: Record<string, string> = {}): Promise<Started> {
     }, 120_000); // it may build dist/ first
     child.stdout!.on('data', () => {
       const url = /session-sync demo: (http:\/\/\S+)/.exec(out)?.[1];
-      if (!url) return;
+      // The banner's last line: a pipe may hand the banner over in pieces.
+      if (!url || !out.includes('Ctrl+C stops')) return;
       clearTimeout(timer);
       resolve({ child, url, output: () => out });
     });
