@@ -15,7 +15,7 @@ import {
   type Op,
 } from '../shared/index.js';
 import { readSessionId, serializeCookie, sign, tagOf } from './cookie.js';
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedOptions, ServerLimits } from './options.js';
 import { Registry } from './registry.js';
 import type { ApplyResult, SessionStore, StoredPatch, StoreEvent } from './store.js';
 import { logger } from './warn.js';
@@ -52,10 +52,15 @@ export class Core extends EventEmitter {
     super();
     this.store = options.store;
     this.registry = new Registry(this.store);
+    this.serverLimits = { ...options.limits, ops: Number.MAX_SAFE_INTEGER };
     this.unsubscribe = this.store.subscribe((event) => this.onStoreEvent(event));
     // Start connecting now; a failure shows up on first use as store_unavailable.
     this.ready = Promise.resolve(this.store.ready?.()).catch((err: unknown) => debug('store not ready: %o', err));
   }
+
+  // Server code is trusted with more than the browser's op count per change; made once, since
+  // every commit is checked against it.
+  private readonly serverLimits: ServerLimits;
 
   /** Resolves once the store's change feed listens (see SessionStore.ready). */
   readonly ready: Promise<void>;
@@ -119,8 +124,7 @@ export class Core extends EventEmitter {
    */
   checkOps(ops: readonly Op[], fromClient = false): Op[] {
     for (const op of ops) if (op.op === 'set') assertJson(op.value, op.path);
-    const limits = fromClient ? this.options.limits : { ...this.options.limits, ops: Number.MAX_SAFE_INTEGER };
-    const parsed = parseOps(ops, limits);
+    const parsed = parseOps(ops, fromClient ? this.options.limits : this.serverLimits);
     if (!parsed.ok) throw new SessionSyncError(parsed.code, `session-sync: ${parsed.message}`);
     return parsed.value;
   }

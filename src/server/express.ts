@@ -70,11 +70,6 @@ export class HttpSession extends SessionHandle {
     return this.core.options.autoSync;
   }
 
-  /** @internal Called by the middleware once the session is loaded. */
-  attach(entry: LiveSession): void {
-    this.entry = entry;
-  }
-
   /** @internal Called by the middleware when the store failed. */
   failedToLoad(error: unknown): void {
     this.loadError = error;

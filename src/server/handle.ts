@@ -204,11 +204,6 @@ export abstract class SessionHandle {
     return view;
   }
 
-  /** The data as this handle sees it now, edits included (a plain object, not tracked). */
-  snapshotData(): JsonObject {
-    return this.draft.current();
-  }
-
   /** Whether changes commit by themselves. */
   protected abstract get autoSync(): boolean;
 
