@@ -57,6 +57,7 @@ export class CommandConnection {
   readonly client: Redis;
   private everReady: boolean;
   private closed = false;
+  private firstReady: Promise<void> | undefined;
   private readonly timeout: number;
 
   /**
@@ -127,31 +128,35 @@ export class CommandConnection {
     if (this.everReady || client.status === 'end' || client.status === 'close' || client.status === 'reconnecting') {
       throw new SessionSyncError('store_unavailable', `session-sync: Redis ${what}: not connected (${client.status})`);
     }
-    // The very first connection is still being made: wait for it, bounded.
+    // The very first connection is still being made: every caller waits on one shared,
+    // bounded wait (one pair of listeners, not one per call in flight).
     if (client.status === 'wait') client.connect().catch((err: unknown) => debug('connect failed: %O', err));
-    await new Promise<void>((resolve, reject) => {
+    this.firstReady ??= new Promise<void>((resolve, reject) => {
       const done = (err?: Error): void => {
         clearTimeout(timer);
         client.off('ready', onReady);
         client.off('end', onEnd);
+        this.firstReady = undefined;
         if (err) reject(err);
         else resolve();
       };
       const onReady = (): void => done();
       const onEnd = (): void =>
-        done(new SessionSyncError('store_unavailable', `session-sync: Redis ${what}: connection ended`));
+        done(new SessionSyncError('store_unavailable', 'session-sync: Redis: connection ended'));
       const timer = setTimeout(
         () =>
           done(
-            new SessionSyncError(
-              'store_unavailable',
-              `session-sync: Redis ${what}: not connected within ${this.timeout} ms`,
-            ),
+            new SessionSyncError('store_unavailable', `session-sync: Redis: not connected within ${this.timeout} ms`),
           ),
         this.timeout,
       );
       client.on('ready', onReady);
       client.on('end', onEnd);
     });
+    try {
+      await this.firstReady;
+    } catch (err) {
+      throw new SessionSyncError('store_unavailable', `${(err as Error).message} (${what})`, { cause: err });
+    }
   }
 }
