@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { MemoryStore } from '../src/server/memory-store.js';
+import { MemoryStore } from '../src/server/stores/memory/memory-store.js';
 
 const require = createRequire(import.meta.url);
 const expressSession = require('express-session') as {

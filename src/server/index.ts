@@ -10,21 +10,20 @@
  *
  * @packageDocumentation
  */
-import { createSessionSync } from './session-sync.js';
-import type { HttpSession } from './express.js';
-import type { JsonValue } from '../shared/index.js';
+import { createSessionSync } from './create.js';
 
-export { createSessionSync, SessionSync } from './session-sync.js';
-export type { SessionSnapshot, SessionRecord, SessionUpdate } from './session-sync.js';
+export { createSessionSync, SessionSync } from './create.js';
+export type { SessionSnapshot, SessionRecord, SessionUpdate } from './create.js';
 export type { SessionSyncOptions, Validator, WriteContext, ServerLimits } from './options.js';
 export { DEFAULT_SERVER_LIMITS } from './options.js';
-export type { SessionChange } from './core.js';
-export { HttpSession } from './express.js';
-export { SocketSession, type SocketSessionOf } from './socket-session.js';
-export { SessionHandle, type SynchronizeOptions } from './handle.js';
-export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
-export { RedisStore, type RedisStoreOptions, type RedisStoreTarget } from './redis-store.js';
-export type * from './store.js';
+export type { SessionChange } from './engine/core.js';
+export { HttpSession } from './http/express.js';
+export { SocketSession } from './socket/socket-session.js';
+export type { SessionData, RequestSession, SocketSessionOf } from './types.js';
+export { SessionHandle, type SynchronizeOptions } from './engine/handle.js';
+export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js';
+export { RedisStore, type RedisStoreOptions, type RedisStoreTarget } from './stores/redis/redis-store.js';
+export type * from './stores/store.js';
 export {
   SessionSyncError,
   PROTOCOL_VERSION,
@@ -36,31 +35,5 @@ export {
   type JsonValue,
   type EndReason,
 } from '../shared/index.js';
-
-/**
- * The shape of your sessions, for types. Augment it:
- *
- * @example
- * declare module 'session-sync' {
- *   interface SessionData { user?: { id: string; name: string }; cart?: string[] }
- * }
- */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
-export interface SessionData {
-  [key: string]: JsonValue | undefined;
-}
-
-/** `req.session` as typed for Express: the handle plus `val` (or your key) as {@link SessionData}. */
-export type RequestSession = HttpSession & { val: SessionData } & { [key: string]: unknown };
-
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Express {
-    interface Request {
-      /** The visitor's session (session-sync). */
-      session: RequestSession;
-    }
-  }
-}
 
 export default createSessionSync;

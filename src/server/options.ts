@@ -14,10 +14,9 @@ import {
   type Op,
   type PathInput,
 } from '../shared/index.js';
-import type { CookieSettings } from './cookie.js';
-import { MemoryStore } from './memory-store.js';
-import type { SessionStore } from './store.js';
-import { warnOnce } from './warn.js';
+import { MemoryStore } from './stores/memory/memory-store.js';
+import type { SessionStore } from './stores/store.js';
+import { warnOnce } from './log.js';
 
 /** A per-path validator: any Standard Schema (zod, valibot, arktype…) or a function. */
 export type Validator = StandardSchemaV1 | ((value: unknown) => true | string);
@@ -40,6 +39,18 @@ export interface ServerLimits extends Limits {
 
 /** The default server limits: the protocol's, plus 20 mutations/s with bursts of 40. */
 export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({ ...DEFAULT_LIMITS, rate: 20, burst: 40 });
+
+/** The cookie attributes in force (option `cookie`, resolved). */
+export interface CookieSettings {
+  name: string;
+  httpOnly: boolean;
+  sameSite: 'lax' | 'strict' | 'none' | false;
+  secure: boolean | 'auto';
+  path: string;
+  domain?: string;
+  /** ms */
+  maxAge: number;
+}
 
 /** Options of `createSessionSync`. All are optional outside production. */
 export interface SessionSyncOptions {

@@ -10,7 +10,7 @@ import {
   type SessionStore,
   type SessionSyncOptions,
 } from '../../src/server/index.js';
-import { tagOf } from '../../src/server/cookie.js';
+import { tagOf } from '../../src/server/engine/cookie.js';
 import { Jar, startApp } from '../support/http.js';
 
 const secret = 'a test secret that is long enough!!';

@@ -18,8 +18,8 @@ import {
   type ManagerOptions,
   type SocketOptions,
 } from 'socket.io-client';
-import { RedisStore, type RedisStoreOptions } from '../../src/server/redis-store.js';
-import { createSessionSync, type SessionSync } from '../../src/server/session-sync.js';
+import { RedisStore, type RedisStoreOptions } from '../../src/server/stores/redis/redis-store.js';
+import { createSessionSync, type SessionSync } from '../../src/server/create.js';
 import type { SessionSyncOptions } from '../../src/server/options.js';
 import { Jar, serve } from './http.js';
 

@@ -15,7 +15,7 @@ import {
   type ManagerOptions,
   type SocketOptions,
 } from 'socket.io-client';
-import { createSessionSync, type SessionSync } from '../../src/server/session-sync.js';
+import { createSessionSync, type SessionSync } from '../../src/server/create.js';
 import type { SessionSyncOptions } from '../../src/server/options.js';
 import { Jar, serve } from './http.js';
 

@@ -1,0 +1,248 @@
+/**
+ * The mutable face of an immutable session: `req.session.val` and `socket.session.val`.
+ *
+ * Reads go through proxies that resolve their path against the current state every time,
+ * so a handler always sees the latest committed data plus its own uncommitted edits.
+ * Writes copy the touched nodes (copy-on-write) into a working tree; `take()` diffs that
+ * tree against the state it started from and returns ops, so untouched branches — and
+ * anything another writer changed meanwhile — are never overwritten.
+ */
+import { inspect } from 'node:util';
+import { diff, isPlainObject, type JsonObject, type JsonValue, type Op } from '../../shared/index.js';
+
+type Container = JsonObject | JsonValue[];
+
+const PROXY_OF = new WeakMap<object, { draft: Draft; path: readonly string[] }>();
+
+const isContainer = (v: unknown): v is Container => Array.isArray(v) || isPlainObject(v);
+const copyOf = (v: Container): Container => (Array.isArray(v) ? v.slice() : { ...v });
+const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
+
+/**
+ * A tracked draft of one session's data.
+ *
+ * @example
+ * const draft = new Draft(() => entry.data, () => scheduleCommit())
+ * draft.proxy().cart = ['apple']
+ * draft.take() // [{ op: 'set', path: ['cart'], value: ['apple'] }]
+ */
+export class Draft {
+  private base: JsonObject | undefined;
+  private root: JsonObject | undefined;
+  private owned = new WeakSet<object>();
+  private proxies = new Map<string, object>();
+
+  /**
+   * @param view - the current state without this draft's edits (committed + in flight + defaults)
+   * @param onWrite - called on every tracked write (schedules the commit)
+   */
+  constructor(
+    private readonly view: () => JsonObject,
+    private readonly onWrite: () => void,
+  ) {}
+
+  /** True when there are uncommitted edits. */
+  get dirty(): boolean {
+    return this.root !== undefined;
+  }
+
+  /** The state the handler sees: its edits over the current view. */
+  current(): JsonObject {
+    return this.root ?? this.view();
+  }
+
+  /** The proxy of the root. */
+  proxy(): JsonObject {
+    return this.proxyAt([], false) as JsonObject;
+  }
+
+  /**
+   * Ends the draft: the ops that turn the state it started from into its working tree.
+   *
+   * @returns the ops (possibly holding non-JSON values: the caller checks them)
+   */
+  take(): Op[] {
+    if (!this.root || !this.base) return [];
+    const ops = diff(this.base, this.root);
+    this.discard();
+    return ops;
+  }
+
+  /** Drops the uncommitted edits. */
+  discard(): void {
+    this.base = undefined;
+    this.root = undefined;
+    this.owned = new WeakSet();
+  }
+
+  /**
+   * Replaces the whole data (for `req.session.val = {...}`).
+   *
+   * @param value - the new data
+   */
+  replace(value: unknown): void {
+    // Checked before touching the draft: a refused replacement must leave the data as it was.
+    const replacement = unwrap(value);
+    if (!isPlainObject(replacement))
+      throw new TypeError('session-sync: the session data must be replaced by a plain object');
+    this.begin();
+    const root = this.root!;
+    for (const key of Object.keys(root)) delete root[key];
+    for (const key of Object.keys(replacement)) setOwn(root, key, replacement[key]);
+    this.onWrite();
+  }
+
+  private begin(): void {
+    if (this.root) return;
+    this.base = this.view();
+    this.root = { ...this.base };
+    this.owned.add(this.root);
+  }
+
+  private resolve(path: readonly string[]): Container | undefined {
+    let node: unknown = this.current();
+    for (const key of path) {
+      if (!isContainer(node) || !Object.prototype.hasOwnProperty.call(node, key)) return undefined;
+      node = (node as JsonObject)[key];
+    }
+    return isContainer(node) ? node : undefined;
+  }
+
+  private writable(path: readonly string[]): Container {
+    this.begin();
+    let node: Container = this.root!;
+    for (const key of path) {
+      const record = node as JsonObject;
+      let child = record[key] as unknown;
+      if (!isContainer(child)) {
+        // The object a proxy stood for was replaced or removed: writing recreates it.
+        child = {};
+        this.owned.add(child as object);
+        record[key] = child as JsonValue;
+      } else if (!this.owned.has(child)) {
+        child = copyOf(child);
+        this.owned.add(child as object);
+        record[key] = child as JsonValue;
+      }
+      node = child as Container;
+    }
+    return node;
+  }
+
+  private proxyAt(path: readonly string[], array: boolean): object {
+    const cacheKey = (array ? 'a' : 'o') + path.join('\u0000');
+    const cached = this.proxies.get(cacheKey);
+    if (cached) return cached;
+    const draft = this;
+    const target: object = array ? [] : {};
+    // util.inspect formats a proxy's target, not the proxy: show the live data instead.
+    Object.defineProperty(target, inspect.custom, {
+      value: (_depth: number, options: object) => inspect(draft.resolve(path) ?? EMPTY, options),
+      configurable: true,
+    });
+    const proxy: object = new Proxy(target, {
+      get(_t, prop) {
+        const node = draft.resolve(path) ?? (array ? [] : EMPTY);
+        const value = Reflect.get(node, prop) as unknown;
+        // Prototype members (array methods, toString) and symbols pass through; array
+        // methods then run against the proxy, so push/splice/sort are tracked too.
+        if (typeof prop === 'symbol' || !Object.prototype.hasOwnProperty.call(node, prop)) return value;
+        if (Array.isArray(value)) return draft.proxyAt([...path, prop], true);
+        if (isPlainObject(value)) return draft.proxyAt([...path, prop], false);
+        return value;
+      },
+      set(_t, prop, value) {
+        if (typeof prop === 'symbol') return false;
+        setOwn(draft.writable(path) as JsonObject, prop, unwrap(value));
+        draft.onWrite();
+        return true;
+      },
+      deleteProperty(_t, prop) {
+        if (typeof prop === 'symbol') return false;
+        const node = draft.resolve(path);
+        if (!node || !Object.prototype.hasOwnProperty.call(node, prop)) return true;
+        delete (draft.writable(path) as JsonObject)[prop];
+        draft.onWrite();
+        return true;
+      },
+      defineProperty(_t, prop, descriptor) {
+        if (typeof prop === 'symbol' || !('value' in descriptor)) return false;
+        setOwn(draft.writable(path) as JsonObject, prop, unwrap(descriptor.value));
+        draft.onWrite();
+        return true;
+      },
+      has(_t, prop) {
+        return prop in (draft.resolve(path) ?? (array ? [] : EMPTY));
+      },
+      ownKeys() {
+        return Reflect.ownKeys(draft.resolve(path) ?? (array ? [] : EMPTY));
+      },
+      getOwnPropertyDescriptor(_t, prop): PropertyDescriptor | undefined {
+        const node = draft.resolve(path) ?? (array ? [] : EMPTY);
+        const found = Reflect.getOwnPropertyDescriptor(node, prop);
+        if (!found) return undefined;
+        // An array target's `length` is non-configurable and must be reported so.
+        if (array && prop === 'length')
+          return { value: (node as unknown[]).length, writable: true, enumerable: false, configurable: false };
+        const value: unknown = typeof prop === 'string' ? (proxy as Record<string, unknown>)[prop] : found.value;
+        return { value, writable: true, enumerable: found.enumerable ?? true, configurable: true };
+      },
+    });
+    PROXY_OF.set(proxy, { draft, path });
+    this.proxies.set(cacheKey, proxy);
+    return proxy;
+  }
+}
+
+/**
+ * Replaces tracked proxies inside a value by the data they stand for, so assigning
+ * `val.b = val.a` or `val.list = [...val.list, x]` stores data, not proxies.
+ *
+ * @param value - anything assigned by user code
+ * @returns the value without proxies (the same object when it held none)
+ */
+export function unwrap(value: unknown): unknown {
+  return unwrapIn(value, new Set(), 0);
+}
+
+// Past this depth a value is refused at commit anyway (limits.depth), so there is no proxy
+// worth finding; stopping here keeps a pathologically deep value from overflowing the stack.
+const UNWRAP_DEPTH = 1000;
+
+function unwrapIn(value: unknown, ancestors: Set<object>, depth: number): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const info = PROXY_OF.get(value);
+  if (info) return info.draft['resolve'](info.path) ?? (Array.isArray(value) ? [] : {});
+  // A cycle is left as it is: the commit refuses it with a TypeError naming its path.
+  if (ancestors.has(value) || depth > UNWRAP_DEPTH) return value;
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) {
+      let out: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        const inner = unwrapIn(value[i], ancestors, depth + 1);
+        if (inner !== value[i]) (out ??= value.slice())[i] = inner;
+      }
+      return out ?? value;
+    }
+    if (!isPlainObject(value)) return value;
+    let out: Record<string, unknown> | undefined;
+    for (const key of Object.keys(value)) {
+      const inner = unwrapIn(value[key], ancestors, depth + 1);
+      if (inner !== value[key]) setOwn((out ??= { ...value }), key, inner);
+    }
+    return out ?? value;
+  } finally {
+    ancestors.delete(value);
+  }
+}
+
+/**
+ * Writes an own property, even `__proto__` (which plain assignment would turn into a
+ * prototype change): the key then reaches the commit, which refuses it as `invalid`.
+ */
+function setOwn(node: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__')
+    Object.defineProperty(node, key, { value, writable: true, enumerable: true, configurable: true });
+  else node[key] = value;
+}

@@ -1,0 +1,106 @@
+/**
+ * Socket.IO handshakes: what a handshake request says about where it was sent (its scheme,
+ * for the cookie's `Secure` flag, and its own origin, for the `Origin` check), and the hook
+ * that issues the id cookie on it. Express answers the first two for HTTP through
+ * `trust proxy`; handshakes never pass through Express, so the option `trustProxy` decides
+ * whether `X-Forwarded-*` headers count.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { newId } from '../engine/cookie.js';
+import type { Core } from '../engine/core.js';
+import { originAllowed } from '../engine/origin.js';
+import { logger } from '../log.js';
+
+const debug = logger('socket');
+
+// The first value of a header a chain of proxies may have appended to ("https, http").
+function firstValue(header: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(header) ? header[0] : header;
+  if (text === undefined) return undefined;
+  const first = text.split(',')[0]!.trim();
+  return first === '' ? undefined : first;
+}
+
+/**
+ * Whether a handshake came over HTTPS: a TLS connection, or, with `trustProxy`, a proxy
+ * that says so in `X-Forwarded-Proto`.
+ *
+ * @param req - the handshake request
+ * @param trustProxy - option `trustProxy`
+ * @returns true for HTTPS
+ * @example
+ * isSecureHandshake(socket.request, false)
+ */
+export function isSecureHandshake(req: IncomingMessage, trustProxy: boolean): boolean {
+  if (trustProxy) {
+    const proto = firstValue(req.headers['x-forwarded-proto']);
+    if (proto !== undefined) return proto.toLowerCase() === 'https';
+  }
+  return (req.socket as TLSSocket | undefined)?.encrypted === true;
+}
+
+/**
+ * The origin a handshake was addressed to, `<scheme>://<host>`: the page's own origin when
+ * the page and the socket are served together.
+ *
+ * @param req - the handshake request
+ * @param trustProxy - option `trustProxy` (use `X-Forwarded-Host` / `-Proto`)
+ * @returns the origin, or undefined without a Host header
+ * @example
+ * handshakeOrigin(socket.request, false) // 'http://localhost:3000'
+ */
+export function handshakeOrigin(req: IncomingMessage, trustProxy: boolean): string | undefined {
+  const host = (trustProxy ? firstValue(req.headers['x-forwarded-host']) : undefined) ?? firstValue(req.headers.host);
+  if (host === undefined) return undefined;
+  return `${isSecureHandshake(req, trustProxy) ? 'https' : 'http'}://${host.toLowerCase()}`;
+}
+
+/**
+ * The `io.engine.on('initial_headers')` listener of `attach(io)`: gives a handshake that
+ * carries no valid cookie the id cookie, and remembers the id for that request so the
+ * socket knows it (its own request carries no cookie). Engine.IO fires the event for the
+ * first request of every connection: the polling handshake, and the upgrade response of a
+ * websocket-first one. A handshake with a valid cookie never gets another.
+ *
+ * @param core - the shared state
+ * @param issued - where the issued ids are kept, by request
+ * @returns the listener
+ * @example
+ * io.engine.on('initial_headers', cookieIssuer(core, issued))
+ */
+export function cookieIssuer(
+  core: Core,
+  issued: WeakMap<IncomingMessage, string>,
+): (headers: Record<string, string | string[]>, req: IncomingMessage) => void {
+  return (headers, req) => {
+    try {
+      if (core.readId(req.headers.cookie) !== undefined || issued.has(req)) return;
+      const { trustProxy, origins } = core.options;
+      // No cookie for a page whose socket is refused anyway.
+      if (!originAllowed(origins, req.headers.origin, handshakeOrigin(req, trustProxy))) return;
+      const id = newId();
+      issued.set(req, id);
+      addSetCookie(headers, core.cookieFor(id, isSecureHandshake(req, trustProxy)), req);
+      debug('issued a cookie on a %s handshake', req.headers.upgrade ? 'websocket' : 'polling');
+    } catch (err) {
+      debug('issuing a handshake cookie failed: %o', err);
+    }
+  };
+}
+
+// Polling responses take an array of Set-Cookie values; the websocket upgrade writes each
+// key of this object as one `name: value` line, so there a second cookie goes under the
+// same header name in another letter case (header names are case-insensitive).
+function addSetCookie(headers: Record<string, string | string[]>, cookie: string, req: IncomingMessage): void {
+  const names = Object.keys(headers).filter((k) => k.toLowerCase() === 'set-cookie');
+  if (names.length === 0) {
+    headers['Set-Cookie'] = cookie;
+  } else if (req.headers.upgrade) {
+    const free = ['Set-Cookie', 'set-cookie', 'SET-COOKIE', 'Set-cookie', 'set-Cookie'].find((k) => !names.includes(k));
+    if (free) headers[free] = cookie;
+  } else {
+    const existing = headers[names[0]!]!;
+    headers[names[0]!] = [...(Array.isArray(existing) ? existing : [existing]), cookie];
+  }
+}
