@@ -26,6 +26,8 @@ import {
   type MutateMessage,
   type Parsed,
   type PatchMessage,
+  type SessionSnapshot,
+  type SessionState,
 } from './protocol.js';
 
 const fail = (code: ErrorCode, message: string): ErrorAck => ({ ok: false, code, message });
@@ -117,7 +119,7 @@ function opsWith(input: unknown, limits: Limits, budget: Budget): Parsed<Op[]> {
   for (const raw of input as unknown[]) {
     if (!isPlainObject(raw)) return fail('invalid', 'each op must be an object');
     const kind = raw.op;
-    if (kind !== 'set' && kind !== 'del') return fail('invalid', `unknown op ${describeKind(kind)}`);
+    if (kind !== 'set' && kind !== 'del' && kind !== 'inc') return fail('invalid', `unknown op ${describeKind(kind)}`);
     const path = raw.path;
     if (!Array.isArray(path) || path.length === 0) return fail('invalid', 'op.path must be a non-empty array of keys');
     if (path.length > limits.depth) return fail('too_large', `path deeper than ${limits.depth} levels`);
@@ -130,6 +132,15 @@ function opsWith(input: unknown, limits: Limits, budget: Budget): Parsed<Op[]> {
       if (Object.keys(raw).some((k) => k !== 'op' && k !== 'path'))
         return fail('invalid', 'a del op has only op and path');
       ops.push({ op: 'del', path: keys });
+      continue;
+    }
+    if (kind === 'inc') {
+      const by = raw.by;
+      if (typeof by !== 'number' || !Number.isFinite(by)) return fail('invalid', 'an inc op needs a finite number by');
+      if (Object.keys(raw).some((k) => k !== 'op' && k !== 'path' && k !== 'by'))
+        return fail('invalid', 'an inc op has only op, path and by');
+      if (charge && !charge(by)) return fail('too_large', `value larger than ${limits.size} bytes`);
+      ops.push({ op: 'inc', path: keys, by });
       continue;
     }
     if (!Object.prototype.hasOwnProperty.call(raw, 'value')) return fail('invalid', 'a set op needs a value');
@@ -195,6 +206,10 @@ export function parseHello(input: unknown): Parsed<HelloMessage> {
       return fail('invalid', 'hello.tag must be a short string or null');
     }
     hello.tag = input.tag;
+  }
+  if (input.epoch !== undefined) {
+    if (input.epoch !== null && !isVersion(input.epoch)) return fail('invalid', 'hello.epoch must be a time or null');
+    hello.epoch = input.epoch;
   }
   return { ok: true, value: hello };
 }
@@ -288,13 +303,33 @@ function parseErrorAck(input: JsonObject): ErrorAck {
   return { ok: false, code: isErrorCode(code) ? code : 'internal', message };
 }
 
+// An optional number or null field of an answer: absent reads as null (an older server).
+const orNull = (v: unknown): number | null | undefined =>
+  v === undefined || v === null ? null : typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
+
+// The fields every answer about a session carries (route body, hello answers).
+function stateOf(input: JsonObject): SessionState | undefined {
+  const { version, tag } = input;
+  const epoch = orNull(input.epoch);
+  const expiresIn = orNull(input.expiresIn);
+  if (!isVersion(version) || !(tag === null || typeof tag === 'string')) return undefined;
+  if (epoch === undefined || expiresIn === undefined) return undefined;
+  return { version, tag, epoch, expiresIn };
+}
+
+function dataWith(data: unknown, limits: Limits, budget: Budget): Parsed<JsonObject> {
+  if (!isPlainObject(data)) return fail('invalid', 'bad session data');
+  const size = limits.size * 4; // data the server holds may exceed one change's limit
+  const bad = checkValue(data, 0, { ...limits, size }, budget?.(size));
+  return bad ?? { ok: true, value: data };
+}
+
 function helloAckWith(input: unknown, limits: Limits, budget: Budget): Parsed<HelloAck> {
   if (!isPlainObject(input) || typeof input.ok !== 'boolean') return fail('invalid', 'bad hello ack');
   if (!input.ok) return { ok: true, value: parseErrorAck(input) };
-  const { version, tag } = input;
-  if (!isVersion(version) || !(tag === null || typeof tag === 'string'))
-    return fail('invalid', 'bad hello ack version');
-  if (input.unchanged === true) return { ok: true, value: { ok: true, version, tag, unchanged: true } };
+  const state = stateOf(input);
+  if (!state) return fail('invalid', 'bad hello ack version');
+  if (input.unchanged === true) return { ok: true, value: { ok: true, ...state, unchanged: true } };
   if (Array.isArray(input.patches)) {
     const patches: PatchMessage[] = [];
     for (const raw of input.patches as unknown[]) {
@@ -302,15 +337,29 @@ function helloAckWith(input: unknown, limits: Limits, budget: Budget): Parsed<He
       if (!p.ok) return p;
       patches.push(p.value);
     }
-    return { ok: true, value: { ok: true, version, tag, patches } };
+    return { ok: true, value: { ok: true, ...state, patches } };
   }
-  if (isPlainObject(input.data)) {
-    const size = limits.size * 4;
-    const bad = checkValue(input.data, 0, { ...limits, size }, budget?.(size));
-    if (bad) return bad;
-    return { ok: true, value: { ok: true, version, tag, data: input.data } };
-  }
-  return fail('invalid', 'bad hello ack');
+  if (input.data === undefined) return fail('invalid', 'bad hello ack');
+  const data = dataWith(input.data, limits, budget);
+  return data.ok ? { ok: true, value: { ok: true, ...state, data: data.value } } : data;
+}
+
+/**
+ * Guards a whole session as the route answers it (and `snapshot(req)` embeds it, and tabs
+ * post it): `{ version, tag, epoch, expiresIn, data }`, shape and safety only. Absent
+ * `epoch`/`expiresIn` read as null; other fields are ignored.
+ *
+ * @param input - the body as received
+ * @param limits - the limits in force (`size` is not checked)
+ * @returns the snapshot or `invalid`
+ * @example
+ * parseSnapshot(await (await fetch('/get/session')).json())
+ */
+export function parseSnapshot(input: unknown, limits: Limits = DEFAULT_LIMITS): Parsed<SessionSnapshot> {
+  const state = isPlainObject(input) ? stateOf(input) : undefined;
+  if (!state) return fail('invalid', 'bad session snapshot');
+  const data = dataWith((input as JsonObject).data, limits, undefined);
+  return data.ok ? { ok: true, value: { ...state, data: data.value } } : data;
 }
 
 /**

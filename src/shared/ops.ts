@@ -21,8 +21,18 @@ export interface DelOp {
   op: 'del';
   path: string[];
 }
+/**
+ * Adds `by` to the number at `path` (a missing value counts as 0, missing parents are
+ * created). Concurrent increments never lose each other: the store applies each to the
+ * current value, where a `set` of a value read earlier would overwrite the others.
+ */
+export interface IncOp {
+  op: 'inc';
+  path: string[];
+  by: number;
+}
 /** One step of a change. A change is a list of ops applied atomically. */
-export type Op = SetOp | DelOp;
+export type Op = SetOp | DelOp | IncOp;
 
 /** What {@link applyOps} returns. */
 export interface ApplyOutcome {
@@ -46,6 +56,15 @@ function withKey(node: JsonObject, key: string, value: JsonValue | undefined): J
   return rest;
 }
 
+function increment(current: JsonValue | undefined, op: IncOp, exists: boolean): number {
+  if (typeof op.by !== 'number' || !Number.isFinite(op.by))
+    throw invalid(op.path, 'cannot be incremented by a non-finite number');
+  if (exists && typeof current !== 'number') throw invalid(op.path, 'is not a number, so it cannot be incremented');
+  const result = ((current as number | undefined) ?? 0) + op.by;
+  if (!Number.isFinite(result)) throw invalid(op.path, 'would not be a finite number after the increment');
+  return result;
+}
+
 function applyOne(node: JsonObject, op: Op, depth: number): JsonObject {
   const key = op.path[depth]!;
   if (FORBIDDEN_KEYS.has(key)) throw invalid(op.path.slice(0, depth + 1), 'uses a forbidden key');
@@ -54,6 +73,7 @@ function applyOne(node: JsonObject, op: Op, depth: number): JsonObject {
   const current = exists ? node[key] : undefined;
   if (last) {
     if (op.op === 'del') return exists ? withKey(node, key, undefined) : node;
+    if (op.op === 'inc') return withKey(node, key, increment(current, op, exists));
     if (exists && jsonEqual(current, op.value)) return node;
     return withKey(node, key, cloneJson(op.value));
   }
@@ -73,10 +93,12 @@ function applyOne(node: JsonObject, op: Op, depth: number): JsonObject {
 }
 
 /**
- * Applies a list of ops with the semantics of DESIGN.md §2, all or nothing.
+ * Applies a list of ops, all or nothing.
  *
  * `set` creates missing parent objects; a path through an array (for any op) or through a
- * primitive (for `set`) is `invalid`; `del` of what is not there is a no-op. The input is
+ * primitive (for `set` and `inc`) is `invalid`; `del` of what is not there is a no-op; `inc`
+ * adds to a number (missing counts as 0; a non-number there, or a result that is not a
+ * finite number, is `invalid`). The input is
  * never mutated: the result is a new object sharing every unchanged branch with it, and
  * set values are copied so later changes to the caller's objects cannot leak in. When the
  * ops change nothing as a whole, the input itself comes back with `changed: false`.

@@ -7,8 +7,12 @@ import type { ErrorCode } from './errors.js';
 import type { JsonObject } from './json.js';
 import type { Op } from './ops.js';
 
-/** Bumped on any incompatible change of the messages below. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Bumped on any incompatible change of the messages below. 2: answers carry `epoch` and
+ * `expiresIn`, and a mutate on an ended session is refused with `ended`. 3: the `inc` op
+ * (an older client must never meet an op it cannot apply).
+ */
+export const PROTOCOL_VERSION = 3;
 
 /** The Socket.IO event names, all `session:*`. */
 export const EVENTS = {
@@ -30,32 +34,49 @@ export interface ErrorAck {
   message: string;
 }
 
-/** browser → server, with an ack: "I hold `version` of session `tag`". */
+/**
+ * Where a session stands, as every answer about it tells the browser (the route body, a
+ * hello answer, `snapshot(req)`).
+ */
+export interface SessionState {
+  /** +1 per committed change; 0 without a record. */
+  version: number;
+  /** The id's browser-safe name; null without a valid cookie. */
+  tag: string | null;
+  /**
+   * When the record was created (epoch ms, the store's clock); null without a record. A
+   * cached copy of the same tag with another epoch belongs to a session that ended.
+   */
+  epoch: number | null;
+  /** ms from now to the idle deadline (relative, so clock skew does not matter); null without a record. */
+  expiresIn: number | null;
+}
+
+/** The whole exposed session at one version: the route's body and `snapshot(req)`. */
+export interface SessionSnapshot<T extends JsonObject = JsonObject> extends SessionState {
+  data: T;
+}
+
+/** browser → server, with an ack: "I hold `version` of session `tag` (record `epoch`)". */
 export interface HelloMessage {
   protocol: number;
   version?: number;
   tag?: string | null;
+  epoch?: number | null;
 }
 
 /** Hello answer: the whole (exposed) session. Always sent when `version` was absent. */
-export interface HelloSnapshot {
+export interface HelloSnapshot extends SessionSnapshot {
   ok: true;
-  version: number;
-  tag: string | null;
-  data: JsonObject;
 }
 /** Hello answer: the patches after the version the browser holds, from the store's history. */
-export interface HelloPatches {
+export interface HelloPatches extends SessionState {
   ok: true;
-  version: number;
-  tag: string | null;
   patches: PatchMessage[];
 }
 /** Hello answer: the browser is up to date. */
-export interface HelloUnchanged {
+export interface HelloUnchanged extends SessionState {
   ok: true;
-  version: number;
-  tag: string | null;
   unchanged: true;
 }
 /** The four answers to `session:hello`. */

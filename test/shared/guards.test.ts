@@ -49,7 +49,7 @@ lean('what the exact guards refuse only for size, the shape guards accept', () =
   const patch = { version: 2, base: 1, ops: [set(['s'], big)], mutation: 'm' };
   refused(parsePatch(patch), 'too_large');
   assert.equal(accepted(parsePatchShape(patch)), patch);
-  const ack = { ok: true, version: 3, tag: 'T', data: { s: big.repeat(5) } };
+  const ack = { ok: true, version: 3, tag: 'T', epoch: 1, expiresIn: 2, data: { s: big.repeat(5) } };
   refused(parseHelloAck(ack), 'too_large');
   assert.equal(accepted(parseHelloAckShape(ack)), ack);
 });

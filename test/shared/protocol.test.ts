@@ -465,12 +465,22 @@ ended.run();
 const helloAck = suite('parseHelloAck reads the four answers to session:hello');
 
 helloAck('a snapshot', () => {
-  const ack = { ok: true, version: 3, tag: 'T', data: { a: [1], b: { c: null } } };
+  const ack = {
+    ok: true,
+    version: 3,
+    tag: 'T',
+    epoch: 1_700_000_000_000,
+    expiresIn: 86_400_000,
+    data: { a: [1], b: { c: null } },
+  };
   assert.equal(accepted(parseHelloAck(ack)), ack);
+  // An older server sends no epoch or expiresIn: they read as null.
   assert.equal(accepted(parseHelloAck({ ok: true, version: 0, tag: null, data: {} })), {
     ok: true,
     version: 0,
     tag: null,
+    epoch: null,
+    expiresIn: null,
     data: {},
   });
 });
@@ -480,6 +490,8 @@ helloAck('the missed patches', () => {
     ok: true,
     version: 7,
     tag: 'T',
+    epoch: 5,
+    expiresIn: 1000,
     patches: [
       { version: 6, base: 5, ops: [] },
       { version: 7, base: 6, ops: [set(['a'])], mutation: 'm' },
@@ -490,15 +502,19 @@ helloAck('the missed patches', () => {
     ok: true,
     version: 7,
     tag: 'T',
+    epoch: null,
+    expiresIn: null,
     patches: [],
   });
 });
 
 helloAck('unchanged', () => {
-  assert.equal(accepted(parseHelloAck({ ok: true, version: 7, tag: 'T', unchanged: true })), {
+  assert.equal(accepted(parseHelloAck({ ok: true, version: 7, tag: 'T', epoch: 5, expiresIn: 0, unchanged: true })), {
     ok: true,
     version: 7,
     tag: 'T',
+    epoch: 5,
+    expiresIn: 0,
     unchanged: true,
   });
 });

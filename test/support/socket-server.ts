@@ -212,7 +212,7 @@ export function post(body: unknown, headers: Record<string, string> = {}): Reque
  * @param args - the payload arguments
  * @returns the ack's first argument
  * @example
- * const answer = await request(socket, 'session:hello', { protocol: 1 })
+ * const answer = await request(socket, 'session:hello', { protocol: PROTOCOL_VERSION })
  */
 export function request<T = any>(socket: ClientSocket, event: string, ...args: unknown[]): Promise<T> {
   return socket.timeout(2000).emitWithAck(event, ...args) as Promise<T>;

@@ -58,7 +58,7 @@ function errorAck(err: unknown): ErrorAck {
  * @param payload - the untrusted hello
  * @returns the answer
  * @example
- * await answerHello(core, socket.session, { protocol: 1, version: 3, tag })
+ * await answerHello(core, socket.session, { protocol: PROTOCOL_VERSION, version: 3, tag })
  */
 export async function answerHello(core: Core, session: SocketSession, payload: unknown): Promise<HelloAck> {
   const parsed = parseHello(payload);
@@ -68,12 +68,14 @@ export async function answerHello(core: Core, session: SocketSession, payload: u
   const expose = core.options.expose;
   const tag = session.tag;
   const { version, data } = session.committed();
-  const snapshot = (): HelloAck => ({ ok: true, version, tag, data: project(expose, data) });
+  // Filled from the record once the stores keep its creation time and idle deadline.
+  const state = { epoch: null, expiresIn: null };
+  const snapshot = (): HelloAck => ({ ok: true, version, tag, ...state, data: project(expose, data) });
   // A cached copy of another session (other tag), a version this server never had (a
   // record destroyed and written again), or none at all: the whole session.
   if (hello.version === undefined || (hello.tag !== undefined && hello.tag !== tag) || hello.version > version)
     return snapshot();
-  if (hello.version === version) return { ok: true, version, tag, unchanged: true };
+  if (hello.version === version) return { ok: true, version, tag, ...state, unchanged: true };
   const id = session.id;
   if (id === undefined || !historyProjectable(expose)) return snapshot();
   const history = await core.store.since(id, hello.version).catch((err: unknown) => {
@@ -85,7 +87,7 @@ export async function answerHello(core: Core, session: SocketSession, payload: u
     if (p.mutation !== undefined) patch.mutation = p.mutation;
     return patch;
   });
-  return { ok: true, version: patches[patches.length - 1]!.version, tag, patches };
+  return { ok: true, version: patches[patches.length - 1]!.version, tag, ...state, patches };
 }
 
 /**
