@@ -4,22 +4,11 @@
  * inside the server imports this file, so the handles never depend on the app's types.
  */
 import type { DefaultEventsMap } from 'socket.io';
-import type { JsonValue } from '../shared/index.js';
+import type { SessionData } from '../shared/index.js';
 import type { HttpSession } from './http/express.js';
 import type { SocketSession } from './socket/socket-session.js';
 
-/**
- * The shape of your sessions, for types. Augment it:
- *
- * @example
- * declare module 'session-sync' {
- *   interface SessionData { user?: { id: string; name: string }; cart?: string[] }
- * }
- */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
-export interface SessionData {
-  [key: string]: JsonValue | undefined;
-}
+export type { SessionData };
 
 /** `req.session` as typed for Express: the handle plus `val` (or your key) as {@link SessionData}. */
 export type RequestSession = HttpSession & { val: SessionData } & { [key: string]: unknown };

@@ -4,8 +4,31 @@
  * guards.ts. See PROTOCOL.md for the handshake in prose.
  */
 import type { ErrorCode } from './errors.js';
-import type { JsonObject } from './json.js';
+import type { JsonObject, JsonValue } from './json.js';
 import type { Op } from './ops.js';
+
+/**
+ * The shape of your sessions, for types on the server (`req.session.val`,
+ * `socket.session.val`) and in the browser (`session.data`, `useSession`). Augment it once:
+ *
+ * @example
+ * declare module 'session-sync' {
+ *   interface SessionData { user?: { id: string; name: string }; cart?: string[]; _csrf?: string }
+ * }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface SessionData {
+  [key: string]: JsonValue | undefined;
+}
+
+/**
+ * What the browser sees of a session type with the default `expose`: every key but the
+ * top-level ones starting with `_` (server-only).
+ *
+ * @example
+ * type Seen = Exposed<{ user?: string; _csrf?: string }> // { user?: string }
+ */
+export type Exposed<T> = { [K in keyof T as K extends `_${string}` ? never : K]: T[K] };
 
 /**
  * Bumped on any incompatible change of the messages below. 2: answers carry `epoch` and
