@@ -17,7 +17,7 @@ export type { SessionSnapshot, SessionRecord, SessionUpdate } from './create.js'
 export type { SessionSyncOptions, Validator, WriteContext, ServerLimits } from './options.js';
 export { DEFAULT_SERVER_LIMITS } from './options.js';
 export type { SessionChange } from './engine/core.js';
-export { HttpSession } from './http/express.js';
+export { HttpSession } from './http/http-session.js';
 export { SocketSession } from './socket/socket-session.js';
 export type { SessionData, RequestSession, SocketSessionOf } from './types.js';
 export { SessionHandle, type SynchronizeOptions } from './engine/handle.js';

@@ -19,13 +19,13 @@ import type { SessionStore } from './stores/store.js';
 import { warnOnce } from './log.js';
 
 /** A per-path validator: any Standard Schema (zod, valibot, arktype…) or a function. */
-export type Validator = StandardSchemaV1 | ((value: unknown) => true | string);
+export type Validator = StandardSchemaV1 | ((value: unknown) => true | string | Promise<true | string>);
 
 /** What a `clientWritable` function is told about a browser write. */
 export interface WriteContext {
   /** The session id the write targets. */
   id: string;
-  /** The session's data before the write. */
+  /** The session's data the write is applied to (read inside the store's atomic apply). */
   data: JsonObject;
 }
 
@@ -35,10 +35,21 @@ export interface ServerLimits extends Limits {
   rate: number;
   /** Browser mutations a socket may send in a burst (token bucket size). */
   burst: number;
+  /**
+   * Bytes of the server-only data (what `expose` hides), judged on its own: `size` bounds
+   * only what the browser can see, so a browser's `too_large` never depends on server-only
+   * bytes. Default 64 KiB.
+   */
+  serverSize: number;
 }
 
-/** The default server limits: the protocol's, plus 20 mutations/s with bursts of 40. */
-export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({ ...DEFAULT_LIMITS, rate: 20, burst: 40 });
+/** The default server limits: the protocol's, 20 mutations/s with bursts of 40, 64 KiB of server-only data. */
+export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
+  ...DEFAULT_LIMITS,
+  rate: 20,
+  burst: 40,
+  serverSize: 64 * 1024,
+});
 
 /** The cookie attributes in force (option `cookie`, resolved). */
 export interface CookieSettings {
@@ -80,7 +91,7 @@ export interface SessionSyncOptions {
   clientWritable?:
     | readonly PathInput[]
     | Readonly<Record<string, Validator>>
-    | ((ops: readonly Op[], context: WriteContext) => boolean | string);
+    | ((ops: readonly Op[], context: WriteContext) => boolean | string | Promise<boolean | string>);
   /** Allowed origins for socket handshakes and route CORS: a list, or a function. Default: same origin. */
   origins?: readonly string[] | ((origin: string) => boolean);
   /** Limits on every input. */
@@ -106,7 +117,7 @@ export interface ResolvedOptions {
   clientWritable:
     | { paths: string[][] }
     | { validators: { path: string[]; validate: Validator }[] }
-    | { fn: (ops: readonly Op[], context: WriteContext) => boolean | string }
+    | { fn: (ops: readonly Op[], context: WriteContext) => boolean | string | Promise<boolean | string> }
     | { none: true };
   origins: { list: string[] } | { fn: (origin: string) => boolean } | { sameOrigin: true };
   limits: ServerLimits;
@@ -258,7 +269,8 @@ function resolveExpose(value: unknown): ResolvedOptions['expose'] {
 
 function resolveWritable(value: unknown): ResolvedOptions['clientWritable'] {
   if (value === undefined) return { none: true };
-  if (typeof value === 'function') return { fn: value as (ops: readonly Op[], c: WriteContext) => boolean | string };
+  if (typeof value === 'function')
+    return { fn: value as (ops: readonly Op[], c: WriteContext) => boolean | string | Promise<boolean | string> };
   if (Array.isArray(value)) return { paths: value.map((p, i) => toPath(p, `clientWritable[${i}]`)) };
   if (isPlainObject(value)) {
     return {

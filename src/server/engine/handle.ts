@@ -4,11 +4,13 @@
  * tracked and committed as ops at the end of the tick, or by `synchronize()`.
  */
 import { SessionSyncError, type JsonObject, type Op } from '../../shared/index.js';
-import { overlay, withDefaults, type Core } from './core.js';
+import type { ApplyResult, WriteCondition } from '../stores/store.js';
+import { logger } from '../log.js';
+import type { Core } from './core.js';
 import { Draft } from './draft.js';
 import type { LiveSession } from './registry.js';
 import { endSessions } from './user-sessions.js';
-import { logger } from '../log.js';
+import { overlay, withDefaults } from './view.js';
 
 const debug = logger('handle');
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
@@ -78,6 +80,30 @@ function observed<T>(work: Promise<T>): ObservedPromise<T> {
 
 const KEYED = Symbol('session-sync.key');
 
+/**
+ * Checks the name of the data property (`req.session[key]`, `socket.session[key]`): a
+ * non-empty string that does not hide a member of the session (`id`, `destroy`, `toJSON`, an
+ * internal field…) or of every object. `data`, the seed's own example key, is allowed: the
+ * handle never reads its `data()` method through `this` where the key could shadow it.
+ *
+ * @param key - the proposed key
+ * @param name - how the message names it (`option "key"`, `express(defaults, key)`)
+ * @param probe - a handle of the kind the key will be put on
+ * @throws TypeError naming it
+ * @example
+ * checkDataKey('data', 'option "key"', httpProbe(core)) // fine
+ * checkDataKey('destroy', 'option "key"', httpProbe(core)) // TypeError
+ */
+export function checkDataKey(key: unknown, name: string, probe: SessionHandle): asserts key is string {
+  if (typeof key !== 'string' || key === '') throw new TypeError(`session-sync: ${name} must be a non-empty string`);
+  if (key !== 'data' && key in probe) {
+    const where = probe.constructor.name === 'SocketSession' ? 'socket.session' : 'req.session';
+    throw new TypeError(
+      `session-sync: ${name} cannot be ${JSON.stringify(key)}: ${where}.${key} is taken by ${where} itself; pick another key`,
+    );
+  }
+}
+
 // Not `this.data()`: with the seed's `express({}, 'data')` the key shadows that method.
 function dataAccessor(enumerable: boolean): PropertyDescriptor {
   return {
@@ -135,6 +161,13 @@ interface Failure {
 export abstract class SessionHandle {
   /** The live session, once this handle has an id. */
   protected entry: LiveSession | undefined;
+  /** When the id's cookie was issued (epoch ms; 0 unknown): bounds adoption by a first write. */
+  protected issued = 0;
+  /**
+   * This handle saw the id's record live: from then on its writes apply only while that
+   * record exists (never create one), so an ended session stays ended.
+   */
+  protected sawRecord = false;
   protected readonly draft: Draft;
   private readonly batches: Op[][] = [];
   protected readonly work = new Set<Promise<unknown>>();
@@ -210,6 +243,47 @@ export abstract class SessionHandle {
   /** Makes sure the handle has an id and a live entry before a write (HTTP issues a cookie). */
   protected abstract ensureEntry(): LiveSession;
 
+  /**
+   * A write was refused with `ended`: the entry to write to instead (HTTP: a fresh id, when
+   * this request loaded no record and its headers are not sent), or undefined.
+   */
+  protected afterEnded(_entry: LiveSession): LiveSession | undefined {
+    return undefined;
+  }
+
+  /** Holds a live entry from now on (the id's cookie issued at `issued`). */
+  protected bindEntry(entry: LiveSession | undefined, issued: number): void {
+    this.entry = entry;
+    this.issued = issued;
+    this.sawRecord = entry !== undefined && entry.version > 0;
+    if (entry && issued > entry.issued) entry.issued = issued;
+  }
+
+  /**
+   * When a write of this handle may land: only while the record exists once the handle saw
+   * it live; otherwise as the first write adopting an id issued early.
+   *
+   * @param entry - the entry written to
+   * @returns the condition
+   */
+  protected condition(entry: LiveSession): WriteCondition {
+    if (entry.version > 0) this.sawRecord = true;
+    return this.sawRecord ? { exists: true } : { adopt: this.issued };
+  }
+
+  // One write to the store, moved once to a fresh id when the store refuses an id this
+  // handle never saw live (HTTP only: a visitor with a dead cookie gets a new session).
+  private async send(entry: LiveSession, ops: Op[]): Promise<ApplyResult> {
+    try {
+      return await this.core.commit(entry.id, ops, { when: this.condition(entry) });
+    } catch (err) {
+      const next = err instanceof SessionSyncError && err.code === 'ended' ? this.afterEnded(entry) : undefined;
+      if (!next) throw err;
+      debug('the id this request named has ended; writing under a new one');
+      return this.core.commit(next.id, ops, { when: this.condition(next) });
+    }
+  }
+
   /** Reports a failed automatic commit that no `synchronize()` caller took charge of. */
   protected abstract reportFailure(error: unknown): void;
 
@@ -250,10 +324,10 @@ export abstract class SessionHandle {
       const at = this.batches.indexOf(batch);
       if (at >= 0) this.batches.splice(at, 1);
     };
-    const work = this.core.commit(entry.id, ops).then(
+    const work = this.send(entry, ops).then(
       (result) => {
         done();
-        debug('committed %d ops to %s as version %d', ops.length, entry.id, result.version);
+        debug('committed %d ops as version %d', ops.length, result.version);
       },
       (err: unknown) => {
         done();

@@ -12,6 +12,32 @@ export interface StoredSession {
   version: number;
   /** The user the session belongs to (option `user`), when it has one. */
   user?: string;
+  /** When the record was created, epoch ms (the store's clock). Our stores always set it. */
+  epoch?: number;
+  /** The idle deadline, epoch ms: the last activity + ttl, never past the absolute deadline. */
+  expires?: number;
+}
+
+/**
+ * When a write may land, decided by the store atomically with the apply (an ended session
+ * never comes back, whatever races it):
+ * - `{ exists: true }`: only while the record exists (a handle that loaded a live record,
+ *   `update()`, `updateUser()`); otherwise `ended`, and nothing is stored.
+ * - `{ adopt: issued }`: the first write to an id issued early (its cookie issued at
+ *   `issued`, epoch ms) may create the record, at most once per id and only before
+ *   `issued + min(ttl, absolute)`; a record that exists takes the write; an id whose record
+ *   was created and ended, or whose window has passed, is `ended`.
+ * Without a condition a write creates the record when there is none (the raw primitive;
+ * session-sync itself always passes one).
+ */
+export type WriteCondition = { exists: true } | { adopt: number };
+
+/** The change a `check` judges: the data before and after the ops, and the text that will be stored. */
+export interface CheckedChange {
+  before: JsonObject;
+  after: JsonObject;
+  /** `after` as JSON text (what the store keeps). */
+  text: string;
 }
 
 /** Options of one `apply`. */
@@ -29,6 +55,16 @@ export interface ApplyOptions {
   absolute: number;
   /** Largest serialized size in bytes; past it `apply` throws `too_large` and stores nothing. */
   maxSize?: number;
+  /** When the write may land (see {@link WriteCondition}); `ended` otherwise. */
+  when?: WriteCondition;
+  /**
+   * Judges the change against the data it is actually applied to (validators, size rules),
+   * inside the apply: under the per-session order of applies, re-run on every
+   * compare-and-set retry. It throws (or rejects) to refuse, and the store then stores
+   * nothing and rejects with that error. May be asynchronous. A store MUST call it for every
+   * change that changes something; session-sync fails loudly when a store does not.
+   */
+  check?: (change: CheckedChange) => void | Promise<void>;
 }
 
 /** What `apply` answers. */
@@ -41,6 +77,10 @@ export interface ApplyResult {
   changed: boolean;
   /** True when `mutation` was seen before and this is the first answer again. */
   duplicate?: boolean;
+  /** The record's creation time (epoch ms), when there is a record. */
+  epoch?: number;
+  /** The idle deadline after this apply (epoch ms), when there is a record. */
+  expires?: number;
 }
 
 /** One committed change, as kept in the history and sent on the change feed. */
@@ -51,9 +91,20 @@ export interface StoredPatch {
   mutation?: string;
 }
 
+/** A change on the feed: the patch, and for the change that created the record, its epoch. */
+export interface ChangeEvent extends StoredPatch {
+  type: 'change';
+  id: string;
+  /**
+   * Set on the change that created the record (base 0): its creation time. Non-enumerable
+   * (and `epoch` in the JSON a RedisStore publishes), so an event still compares as its
+   * documented shape.
+   */
+  epoch?: number;
+}
+
 /** What the change feed carries, from every node. */
-export type StoreEvent =
-  ({ type: 'change'; id: string } & StoredPatch) | { type: 'end'; id: string; reason: EndReason };
+export type StoreEvent = ChangeEvent | { type: 'end'; id: string; reason: EndReason };
 
 /** One entry of `sessionsOf`. */
 export interface UserSession {
@@ -87,12 +138,21 @@ export interface SessionStore {
    * Applies ops atomically: applies them to the current data, bumps the version when
    * something changed, records the mutation id (last 256), appends the patch to a short
    * history, moves the session in the user index, refreshes its lifetimes, and publishes
-   * the change — all or nothing. Creates the record when there is none. A change that
-   * changes nothing stores and publishes nothing but still refreshes the idle lifetime.
+   * the change — all or nothing. Creates the record when there is none and `when` allows it.
+   * A change that changes nothing stores and publishes nothing but still refreshes the idle
+   * lifetime.
    *
-   * @throws SessionSyncError `invalid` (an op cannot apply), `too_large`, `store_unavailable`
+   * @throws SessionSyncError `invalid` (an op cannot apply), `too_large`, `ended` (`when`
+   *   refused), `store_unavailable`; or what `check` threw
    */
   apply(id: string, ops: readonly Op[], options: ApplyOptions): Promise<ApplyResult>;
+  /**
+   * Why an id without a live record ended, when the store still knows (within the id's
+   * adoption window): the reason, or `'expired'` when it knows the record was created and is
+   * gone. Undefined when the id never had a record (or the store has forgotten). Optional:
+   * a store without it cannot tell a dead id from a new one before a write is refused.
+   */
+  endOf?(id: string): Promise<EndReason | undefined>;
   /** The patches after `version` (possibly `[]`), or undefined when history no longer reaches back. */
   since(id: string, version: number): Promise<StoredPatch[] | undefined>;
   /** Removes the record and publishes an end event; true when there was one. */

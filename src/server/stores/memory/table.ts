@@ -6,12 +6,13 @@
  * reason.
  */
 
-// Per slot: version, last activity, idle deadline, absolute deadline (epoch ms).
-const STRIDE = 4;
+// Per slot: version, last activity, idle deadline, absolute deadline, creation (epoch ms).
+const STRIDE = 5;
 const VERSION = 0;
 const ACTIVE = 1;
 const EXPIRES = 2;
 const DEADLINE = 3;
+const EPOCH = 4;
 
 /**
  * The sessions of a MemoryStore as columns. It stores what it is told; expiry and the
@@ -51,10 +52,11 @@ export class SessionTable {
    *
    * @param id - the session id (must not be held)
    * @param text - the data as JSON text
+   * @param epoch - its creation time, epoch ms
    * @param deadline - the absolute deadline, epoch ms
    * @returns its slot
    */
-  add(id: string, text: string, deadline: number): number {
+  add(id: string, text: string, epoch: number, deadline: number): number {
     let slot = this.free.pop();
     if (slot === undefined) {
       slot = this.texts.length;
@@ -74,6 +76,7 @@ export class SessionTable {
     this.numbers[at + ACTIVE] = 0;
     this.numbers[at + EXPIRES] = 0;
     this.numbers[at + DEADLINE] = deadline;
+    this.numbers[at + EPOCH] = epoch;
     this.slots.set(id, slot);
     return slot;
   }
@@ -154,6 +157,11 @@ export class SessionTable {
   /** @param slot - a slot @returns its absolute deadline, epoch ms */
   deadline(slot: number): number {
     return this.numbers[slot * STRIDE + DEADLINE]!;
+  }
+
+  /** @param slot - a slot @returns its creation time, epoch ms */
+  epoch(slot: number): number {
+    return this.numbers[slot * STRIDE + EPOCH]!;
   }
 
   /** @param slot - a slot @returns its user, if any */
