@@ -109,7 +109,7 @@ export class Core extends EventEmitter {
     return serializeCookie(this.options.cookie, id === null ? null : sign(id, this.options.secrets[0]!), secure);
   }
 
-  /** The tag of an id (see DESIGN.md §2). */
+  /** The tag of an id: the first 22 characters of base64url(SHA-256(`"session-sync/tag/" + id`)). */
   tagOf(id: string): string {
     return tagOf(id);
   }

@@ -152,7 +152,7 @@ export class HttpSession extends SessionHandle {
 
   /**
    * @internal The response is ending: with `autoSync: false`, edits never passed to
-   * `synchronize()` are dropped here (DESIGN.md §3), not committed by the settle below.
+   * `synchronize()` are dropped here (that is what `autoSync: false` promises), not committed by the settle below.
    */
   endOfRequest(): void {
     if (this.autoSync || !this.draft.dirty) return;
