@@ -82,9 +82,14 @@ const cjsIndexEntry = {
 const dtsSingleCopy = {
   name: 'dts-single-copy',
   renderChunk(code) {
-    return code
-      .replace(/(from\s+['"]\.\/[\w.-]+)\.d\.cts(['"])/g, '$1.cjs$2')
-      .replace(/(from\s+['"]\.\/[\w.-]+)\.js(['"])/g, '$1.cjs$2');
+    return (
+      code
+        .replace(/(from\s+['"]\.\/[\w.-]+)\.d\.cts(['"])/g, '$1.cjs$2')
+        .replace(/(from\s+['"]\.\/[\w.-]+)\.js(['"])/g, '$1.cjs$2')
+        // In a declaration file `export type { X }` and `export { X }` mean the same, but an
+        // `export import X = server.X` alias (index.d.cts) may not name a type-only export.
+        .replace(/^export type \{/gm, 'export {')
+    );
   },
   generateBundle(_, bundle) {
     for (const chunk of Object.values(bundle)) {
