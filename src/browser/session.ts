@@ -43,7 +43,7 @@ const MAX_DELAY = 5000;
 /**
  * Creates a live mirror of the visitor's session: shown from the IndexedDB cache at once,
  * refreshed over HTTP, then kept live over Socket.IO; writes are optimistic and survive
- * reloads and offline periods (DESIGN.md §4).
+ * reloads and offline periods.
  *
  * @param options - see {@link SessionOptions}; all optional
  * @returns the mirror; every method works unbound
@@ -173,7 +173,7 @@ export function createSession<T extends JsonObject = JsonObject>(options: Sessio
     show();
   }
 
-  // Takes a whole server state, with the tag rules of DESIGN.md §4.
+  // Takes a whole server state: a tag where there was none is adoption, another tag another session.
   function adopt(snapshot: Snapshot, full: boolean, fromServer?: boolean): void {
     const { version, tag, data } = snapshot;
     if (server.tag !== null && tag !== server.tag && !renewing) {

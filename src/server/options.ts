@@ -3,7 +3,7 @@
  * naming it, as express-session does.
  */
 import { randomBytes } from 'node:crypto';
-import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { StandardSchemaV1 } from './standard-schema.js';
 import {
   DEFAULT_LIMITS,
   assertJson,

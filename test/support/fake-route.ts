@@ -1,6 +1,6 @@
 /**
  * A stand-in for the network where a test needs no real server: a fetch that answers the
- * session route from a snapshot the test controls (ETag and 304 as DESIGN.md §3 says), or
+ * session route from a snapshot the test controls (ETag and 304 as the route sends them), or
  * fails like an unreachable server; and a socket.io-client socket to a closed port.
  */
 import { io } from 'socket.io-client';

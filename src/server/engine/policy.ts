@@ -2,7 +2,7 @@
  * What the browser may see (`expose`) and change (`clientWritable`). Server-only data never
  * leaves the server: every route body, hello answer and patch goes through `project`.
  */
-import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { StandardSchemaV1 } from '../standard-schema.js';
 import {
   covers,
   diff,

@@ -1,6 +1,6 @@
 /**
- * What the facade and `logoutOthers()` do over every session of one user (option `user`,
- * DESIGN.md §3b). The index itself lives inside each store and moves with every apply;
+ * What the facade and `logoutOthers()` do over every session of one user (option `user`).
+ * The index itself lives inside each store and moves with every apply;
  * this file only lists it and acts on what it lists.
  */
 import { isPlainObject, SessionSyncError, type JsonObject, type Op } from '../../shared/index.js';

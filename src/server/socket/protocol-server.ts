@@ -1,5 +1,5 @@
 /**
- * The server's half of the sync protocol (DESIGN.md §5): answers `session:hello` and
+ * The server's half of the sync protocol (PROTOCOL.md): answers `session:hello` and
  * `session:mutate`. Every payload is untrusted: it goes through the guards of
  * `src/shared`, a bad one gets an error ack and changes nothing, and no handler ever throws.
  */

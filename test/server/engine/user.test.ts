@@ -1,5 +1,5 @@
 /**
- * Every session of one user (DESIGN.md §3b, issue 10), on one node with the default
+ * Every session of one user (option `user`, issue 10), on one node with the default
  * MemoryStore: real Express + Socket.IO servers on port 0, cookie jars as devices,
  * socket.io-client sockets as their open tabs.
  */

@@ -16,7 +16,7 @@
  * Redis Cluster is out of scope (the scripts build user-index keys from the prefix).
  */
 import createDebug from 'debug';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import {
   applyOps,
   END_REASONS,
@@ -44,11 +44,12 @@ import { sessionKeys, userKey } from './keys.js';
 import { ANNOUNCE, APPLY, DESTROY, runScript, SESSIONS_OF, SINCE, TOUCH } from './scripts.js';
 import { ChangeFeed } from './feed.js';
 import { ExpiryWatcher, type WatchState } from './watch.js';
+import { loadIoredis, type RedisClientLike, type RedisClientOptions } from './ioredis.js';
 
 const debug = createDebug('session-sync:redis');
 
 /** Where the store's Redis is: a URL (the store connects and closes), or your ioredis client (kept open on close). */
-export type RedisStoreTarget = { url: string; client?: undefined } | { client: Redis; url?: undefined };
+export type RedisStoreTarget = { url: string; client?: undefined } | { client: RedisClientLike; url?: undefined };
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -63,7 +64,7 @@ export interface RedisStoreOptions {
   /** ms after which a Redis call fails with `store_unavailable`. Default 2000. */
   timeout?: number;
   /** ioredis options for the connections the store creates (with `{ url }`). */
-  clientOptions?: RedisOptions;
+  clientOptions?: RedisClientOptions;
 }
 
 const MAX_ATTEMPTS = 50;
@@ -156,22 +157,23 @@ export class RedisStore implements SessionStore {
     let client: Redis;
     let makeSubscriber: () => Redis;
     if (target.client !== undefined) {
-      const c = target.client as Partial<Redis>;
+      const c = target.client as unknown as Partial<Redis>;
       if (typeof c.duplicate !== 'function' || typeof c.evalsha !== 'function') {
         throw new TypeError('session-sync: RedisStore `client` must be an ioredis client');
       }
-      client = target.client;
+      client = target.client as unknown as Redis;
       this.ownsClient = false;
       makeSubscriber = () => client.duplicate(SUBSCRIBER_OVERRIDES);
     } else {
       const { url } = target;
       if (typeof url !== 'string' || url === '')
         throw new TypeError('session-sync: RedisStore `url` must be a non-empty string');
-      client = new Redis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions) });
+      const IORedis = loadIoredis().Redis;
+      client = new IORedis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions) });
       client.on('error', (err: Error) => debug('command connection: %s', err.message));
       this.ownsClient = true;
       makeSubscriber = () =>
-        new Redis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions), ...SUBSCRIBER_OVERRIDES });
+        new IORedis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions), ...SUBSCRIBER_OVERRIDES });
     }
     this.conn = new CommandConnection(client, timeout);
     this.luaPrefix = (client.options?.keyPrefix ?? '') + prefix;
