@@ -1,6 +1,6 @@
 /**
  * `session-sync/browser`: the visitor's session as a live, cached, offline-tolerant
- * reactive object (DESIGN.md §4).
+ * reactive object.
  *
  * @packageDocumentation
  */

@@ -5,6 +5,7 @@ import type {
   JsonValue,
   PathInput,
   ServerToClientEvents,
+  SessionState,
   SessionSyncError,
 } from '../shared/index.js';
 
@@ -20,12 +21,14 @@ import type {
  */
 export type Status = 'loading' | 'cached' | 'live' | 'offline' | 'ended' | 'error';
 
-/** What the route answers and `snapshot(req)` returns: the exposed session at a version. */
-export interface Snapshot<T extends JsonObject = JsonObject> {
-  version: number;
-  tag: string | null;
-  data: T;
-}
+/**
+ * What the route answers and `snapshot(req)` returns: the exposed session at a version, with
+ * its record's `epoch` and the ms to its idle deadline (`expiresIn`).
+ */
+export type Snapshot<T extends object = JsonObject> = SessionState & { data: T };
+
+/** The data type of the browser mirrors by default. */
+export type BrowserData = JsonObject;
 
 /** The Socket.IO client socket the SDK speaks through, typed with the protocol's events. */
 export type SyncSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -39,7 +42,7 @@ export interface CacheOptions {
 }
 
 /** Options of {@link createSession}; all optional. */
-export interface SessionOptions<T extends JsonObject = JsonObject> {
+export interface SessionOptions<T extends object = BrowserData> {
   /** Base URL of the server; default the page's origin. */
   url?: string;
   /** Path of the JSON route; default `'/get/session'`. */
@@ -50,8 +53,11 @@ export interface SessionOptions<T extends JsonObject = JsonObject> {
   cache?: boolean | CacheOptions;
   /** The fetch to GET the route with; default `globalThis.fetch` with `credentials: 'include'`. */
   fetch?: typeof globalThis.fetch;
-  /** A snapshot embedded in the page by the server's `snapshot(req)`: shown at once. */
-  initial?: Snapshot<T>;
+  /**
+   * A snapshot embedded in the page by the server's `snapshot(req)`: shown at once (`epoch`
+   * and `expiresIn` may be absent, as from an older server).
+   */
+  initial?: Omit<Snapshot<T>, 'epoch' | 'expiresIn'> & Partial<SessionState>;
   /** Names the cache and the tab channel; default the route's absolute URL. Instances with one name share both. */
   name?: string;
   /** BroadcastChannel name, or `false` for none; default `'session-sync:' + name`. */
@@ -85,7 +91,7 @@ export type { PathInput };
  * subscribe((data) => render(data))
  * await set('prefs.theme', 'dark')
  */
-export interface Session<T extends JsonObject = JsonObject> {
+export interface Session<T extends object = BrowserData> {
   /** The visible data: server state with pending writes on top. Always an object, never mutated. */
   readonly data: T;
   /** Where the mirror stands. */
