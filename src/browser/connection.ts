@@ -101,7 +101,8 @@ export function openConnection(o: Config, link: Link): Connection {
     getTimer = undefined;
     const held = link.held();
     const headers: Record<string, string> = { 'X-Session-Sync': '1' };
-    if (held.full && held.tag) headers['If-None-Match'] = `"${held.tag}:${held.version}"`;
+    // The server's ETag names the record too: a 304 never validates a copy of an earlier one.
+    if (held.full && held.tag) headers['If-None-Match'] = `"${held.tag}:${held.epoch}:${held.version}"`;
     try {
       const res = await o.fetch(o.routeUrl, { credentials: 'include', headers });
       const body = res.status === 304 || (res.ok && parseSnapshot(await res.json()));
@@ -126,8 +127,9 @@ export function openConnection(o: Config, link: Link): Connection {
 
   // Without a version the server answers with the whole state (JSON drops the undefined).
   function ask(): void {
-    const { version, tag, full } = link.held();
-    socket!.emit('session:hello', { protocol: PROTOCOL_VERSION, tag, version: full ? version : undefined }, (raw) => {
+    const { version, tag, epoch, full } = link.held();
+    const message = { protocol: PROTOCOL_VERSION, tag, epoch, version: full ? version : undefined };
+    socket!.emit('session:hello', message, (raw) => {
       const parsed = parseHelloAckShape(raw);
       const ack = parsed.ok ? parsed.value : parsed;
       if (!is('syncing', 'renewing')) return; // ended, closed or disconnected meanwhile

@@ -127,8 +127,11 @@ export function createSession<T extends object = BrowserData>(options: SessionOp
     return true;
   }
 
+  // Another tab's news of this session: a newer version, or another record of its id (then
+  // what is held belongs to a session that no longer exists). Other tags are its own business.
   const tabs = openTabs(!o.server && o.channel, (s) => {
-    if (s.tag === held.tag && s.version > held.version && name() !== 'ended') take(s, 0, false, false);
+    if (s.tag === held.tag && (s.version > held.version || s.epoch !== held.epoch) && name() !== 'ended')
+      take(s, 0, false, false);
   });
 
   const connection = openConnection(o, {
@@ -157,6 +160,10 @@ export function createSession<T extends object = BrowserData>(options: SessionOp
       if (ack.ok) {
         outbox.ack(w.id, ack.version);
         outbox.confirm(held.version);
+      } else if (ack.code === 'ended') {
+        // Not a rollback: after `regenerated` it is replayed into the new session, after any
+        // other end it goes with the cache. The notice decides.
+        return connection.doomed();
       } else outbox.drop([w], new SessionSyncError(ack.code, ack.message));
       show();
     });
@@ -181,7 +188,12 @@ export function createSession<T extends object = BrowserData>(options: SessionOp
   // Start: cache at once, then the GET, then (answered or failed) the socket.
   if (!o.server)
     (async () => {
-      const saved = await cache.load();
+      let saved = await cache.load();
+      // Past its idle deadline the session has ended: its copy and writes are never shown.
+      if (saved?.until && saved.until <= Date.now()) {
+        cache.remove();
+        saved = undefined;
+      }
       if (saved && name() !== 'closed') {
         const fresh = Date.now() - saved.at <= o.maxAge;
         let kept = saved.writes;

@@ -1,7 +1,8 @@
 /**
  * A stand-in for the network where a test needs no real server: a fetch that answers the
- * session route from a snapshot the test controls (ETag and 304 as DESIGN.md §3 says), or
- * fails like an unreachable server; and a socket.io-client socket to a closed port.
+ * session route from a snapshot the test controls (ETag `"<tag>:<epoch>:<version>"` and 304,
+ * as the server's route answers), or fails like an unreachable server; and a socket.io-client
+ * socket to a closed port.
  */
 import { io } from 'socket.io-client';
 import {
@@ -65,7 +66,7 @@ export function fakeRoute(snapshot: RouteState = { version: 0, tag: null, data: 
       route.requests.push(new Headers(init?.headers));
       if (route.offline) throw new TypeError('fetch failed');
       const { version, tag, data, epoch = null, expiresIn = null } = route.snapshot;
-      const etag = `"${tag}:${version}"`;
+      const etag = `"${tag}:${epoch}:${version}"`;
       if (new Headers(init?.headers).get('if-none-match') === etag) return new Response(null, { status: 304 });
       return new Response(JSON.stringify({ version, tag, epoch, expiresIn, data }), {
         headers: { 'content-type': 'application/json', etag },
