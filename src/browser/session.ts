@@ -242,6 +242,8 @@ export function createSession<T extends object = BrowserData>(options: SessionOp
       return write([{ op: 'set', path: keys, value: cloneJson(value) }]);
     },
     delete: (path) => write([{ op: 'del', path: toPath(path) }]),
+    // Throws now (invalid) for a step that is not a finite number, or a non-number at the path.
+    increment: (path, by = 1) => write([{ op: 'inc', path: toPath(path), by }]),
     update: (fn) => {
       const draft = cloneJson(visible) as T;
       const next = fn(draft) ?? draft;

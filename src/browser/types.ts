@@ -120,6 +120,16 @@ export interface Session<T extends object = BrowserData> {
   set(path: PathInput, value: JsonValue): Promise<number>;
   /** Deletes a path; resolves with the server version once stored. */
   delete(path: PathInput): Promise<number>;
+  /**
+   * Adds `by` to the number at `path` (missing counts as 0): shown at once, and on the server
+   * added to whatever is there then, so concurrent increments (other tabs, devices, the
+   * server) never lose each other. Resolves with the server version once stored.
+   *
+   * @example
+   * await session.increment('likes')
+   * session.increment('cart.count', -1)
+   */
+  increment(path: PathInput, by?: number): Promise<number>;
   /** Runs `fn` on a deep copy of `data` and writes what it changed; resolves with the server version. */
   update(fn: (draft: T) => void | T): Promise<number>;
   /** GETs the route again and reconnects; also leaves `'ended'`. */
