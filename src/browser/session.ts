@@ -44,6 +44,9 @@ const deadline = (s: SessionState): number | null => (s.expiresIn === null ? nul
  * refreshed over HTTP, then kept live over Socket.IO; writes are optimistic and survive
  * reloads and offline periods.
  *
+ * Without a `window` (server rendering) it does no I/O at all: no socket, no storage, no
+ * timers; `data` is `initial.data` (or `{}`), the status `'loading'`, writes are refused.
+ *
  * @param options - see {@link SessionOptions}; all optional
  * @returns the mirror; every method works unbound
  * @throws TypeError naming the first bad option
@@ -58,7 +61,10 @@ export function createSession<T extends object = BrowserData>(options: SessionOp
   if (o.cache && !o.indexedDB && !o.server) warn();
   const storage = openStorage(o.cache && !o.server ? o.indexedDB : null, o.timeout, warn);
   const cache = openCache(storage, `${o.name}|session`, o.exclude);
-  const { emit, on } = emitter<T>();
+  const { emit, on: listen } = emitter<T>();
+  // On a server nothing ever changes, and a render that subscribes may never unsubscribe
+  // (Vue's onScopeDispose does not run there): listeners are not kept at all.
+  const on: typeof listen = o.server ? () => () => {} : listen;
   const outbox = openOutbox(cache, (err) => emit('error', err));
   const start = o.initial;
   let held: Held = start ? { ...start, full: true, until: deadline(start) } : NOTHING;
@@ -67,6 +73,8 @@ export function createSession<T extends object = BrowserData>(options: SessionOp
   let unacked = 0;
   let markReady: (data: T) => void;
   const ready = new Promise<T>((resolve) => (markReady = resolve));
+  const first = visible;
+  if (start) markReady!(first as T);
   const name = () => connection.phase.phase;
 
   function tell(): void {
@@ -231,6 +239,7 @@ export function createSession<T extends object = BrowserData>(options: SessionOp
     },
     ready,
     getSnapshot: () => visible as T,
+    getServerSnapshot: () => first as T,
     get: (path) => getIn(visible, toPath(path)),
     subscribe: (fn) => (fn(visible as T), on('change', fn)),
     listen: (fn) => on('change', fn),

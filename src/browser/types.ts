@@ -1,10 +1,12 @@
 import type { Socket } from 'socket.io-client';
 import type {
   ClientToServerEvents,
+  Exposed,
   JsonObject,
   JsonValue,
   PathInput,
   ServerToClientEvents,
+  SessionData,
   SessionState,
   SessionSyncError,
 } from '../shared/index.js';
@@ -27,8 +29,12 @@ export type Status = 'loading' | 'cached' | 'live' | 'offline' | 'ended' | 'erro
  */
 export type Snapshot<T extends object = JsonObject> = SessionState & { data: T };
 
-/** The data type of the browser mirrors by default. */
-export type BrowserData = JsonObject;
+/**
+ * The data type of a mirror by default: your {@link SessionData} as the browser sees it, without
+ * the server-only top-level `_keys`. Augment `SessionData` once (`declare module 'session-sync'`)
+ * and `session.data`, `createSession()` and `useSession()` follow.
+ */
+export type BrowserData = Exposed<SessionData>;
 
 /** The Socket.IO client socket the SDK speaks through, typed with the protocol's events. */
 export type SyncSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -108,6 +114,11 @@ export interface Session<T extends object = BrowserData> {
   readonly persistent: boolean;
   /** The same reference as `data` until something changed (for `useSyncExternalStore`). */
   getSnapshot(): T;
+  /**
+   * The data the instance started with (`initial`, or `{}`), always the same reference: what a
+   * server render showed, so hydration matches it (`useSyncExternalStore`'s third argument).
+   */
+  getServerSnapshot(): T;
   /** Reads one path of `data`. */
   get(path: PathInput): JsonValue | undefined;
   /** Calls `fn` now and after every change; returns the unsubscribe. */
