@@ -1,5 +1,5 @@
-import { parseOpsShape, parseSnapshot } from '../shared/index.js';
-import { carry, continues, strip, type Held, type Write } from './mirror.js';
+import { parseOpsShape, parseSnapshot, type SessionState } from '../shared/index.js';
+import { carry, continues, NOTHING, strip, type Held, type Write } from './mirror.js';
 import type { Storage } from './storage.js';
 
 /**
@@ -25,9 +25,6 @@ export interface Cache {
   remove(ids?: string[]): Promise<void>;
 }
 
-const isOwner = (w: Write): boolean =>
-  (w.tag === null || typeof w.tag === 'string') && (w.epoch === null || typeof w.epoch === 'number');
-
 /**
  * Opens the record kept under `key`.
  *
@@ -51,17 +48,10 @@ export function openCache(storage: Storage, key: string, exclude: string[][]): C
     load: async () => {
       const raw = await storage.get<Saved>(key);
       const snap = parseSnapshot(raw);
-      if (!snap.ok || !Array.isArray(raw!.writes) || typeof raw!.at !== 'number') return undefined;
-      const { at, full, until, writes } = raw!;
-      return {
-        ...snap.value,
-        full: full === true,
-        at,
-        until: typeof until === 'number' ? until : null,
-        writes: writes.filter(
-          (w) => typeof w?.id === 'string' && w.id.length <= 64 && isOwner(w) && parseOpsShape(w.ops).ok,
-        ),
-      };
+      // A broken record, or one another version of this SDK wrote, reads as none.
+      if (!snap.ok || !Array.isArray(raw!.writes)) return undefined;
+      const writes = raw!.writes.filter((w) => typeof w?.id === 'string' && parseOpsShape(w.ops).ok);
+      return { ...raw!, ...snap.value, full: raw!.full === true, writes };
     },
     put: (held, moving) => update((old) => saved(held, old ? carry(old.writes, old, held, 0, moving) : [])),
     add: (held, write) =>
@@ -71,4 +61,43 @@ export function openCache(storage: Storage, key: string, exclude: string[][]): C
     remove: (ids) =>
       update((old) => (ids && old ? { ...old, writes: old.writes.filter((w) => !ids.includes(w.id)) } : undefined)),
   };
+}
+
+/**
+ * The idle deadline an answer tells: now + `expiresIn` (relative, so clock skew does not matter).
+ *
+ * @param s - the answer
+ * @returns epoch ms, or null when the server told none
+ */
+export const deadline = (s: SessionState): number | null => (s.expiresIn === null ? null : Date.now() + s.expiresIn);
+
+/**
+ * What a new page takes from the record an earlier page (or another tab) left. A copy past
+ * its idle deadline belongs to a session that has ended; a page rendered for another session,
+ * or for none after one was known (cookies cleared), must not show it nor replay its writes:
+ * in both cases the record goes. A copy older than `maxAge` is not shown, but its session
+ * still owns its writes.
+ *
+ * @param saved - the record
+ * @param held - what the page holds: its `initial`, or nothing
+ * @param rendered - true when the page came with `initial`
+ * @param maxAge - `cache.maxAge`
+ * @returns the state to hold, the writes to take over, and whether the record may stay
+ * @example
+ * const { held, writes, kept } = resume(await cache.load(), NOTHING, false, Infinity)
+ */
+export function resume(
+  saved: Saved,
+  held: Held,
+  rendered: boolean,
+  maxAge: number,
+): { held: Held; writes: Write[]; kept: boolean } {
+  const now = Date.now();
+  if ((saved.until && saved.until <= now) || (rendered && !continues(saved, held, 0, false)))
+    return { held, writes: [], kept: false };
+  const fresh = now - saved.at <= maxAge;
+  if (!rendered) held = fresh ? saved : { ...NOTHING, tag: saved.tag, epoch: saved.epoch };
+  // A tab may have cached a newer version of the page's own session since it was rendered.
+  else if (fresh && saved.full && saved.tag === held.tag && saved.version > held.version) held = saved;
+  return { held, writes: saved.writes, kept: true };
 }

@@ -32,6 +32,19 @@ const mutationId = (): string =>
 export const ended = (): SessionSyncError => new SessionSyncError('ended', 'session-sync: the session ended');
 
 /**
+ * A promise already settled with `value`, or rejected when it is an Error. A rejection is
+ * reported through `'error'` too: a fire-and-forget write must not be an unhandled rejection.
+ *
+ * @param value - the version, or the error
+ * @returns the promise
+ */
+export const settled = <V>(value: V | Error): Promise<V> => {
+  const p = value instanceof Error ? Promise.reject(value) : Promise.resolve(value);
+  p.catch(() => {});
+  return p;
+};
+
+/**
  * Opens the outbox of one mirror.
  *
  * @param cache - where pending writes are stored, beside their session

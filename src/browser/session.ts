@@ -12,32 +12,18 @@ import {
   type JsonObject,
   type Op,
   type PatchMessage,
-  type SessionState,
 } from '../shared/index.js';
-import { openCache } from './cache.js';
+import { deadline, openCache, resume } from './cache.js';
 import { openConnection, type Answer } from './connection.js';
 import { emitter } from './events.js';
 import { carry, continues, NOTHING, patched, rebase, type Held, type Write } from './mirror.js';
 import { readOptions } from './options.js';
-import { ended, openOutbox } from './outbox.js';
+import { ended, openOutbox, settled } from './outbox.js';
 import { statusOf } from './phase.js';
 import { share } from './share.js';
-import { openStorage } from './storage.js';
+import { openStorage, warn } from './storage.js';
 import { openTabs } from './tabs.js';
 import type { BrowserData, Session, SessionOptions, Status } from './types.js';
-
-let warned = false;
-const warn = (why?: unknown): void => {
-  if (!warned) console.warn('session-sync: no usable IndexedDB; the session is kept in memory only', why ?? '');
-  warned = true;
-};
-// Rejections are reported through 'error' too: a fire-and-forget write must not be an unhandled rejection.
-const settled = <V>(value: V | Error): Promise<V> => {
-  const p = value instanceof Error ? Promise.reject(value) : Promise.resolve(value);
-  p.catch(() => {});
-  return p;
-};
-const deadline = (s: SessionState): number | null => (s.expiresIn === null ? null : Date.now() + s.expiresIn);
 
 /**
  * Creates a live mirror of the visitor's session: shown from the IndexedDB cache at once,
@@ -97,8 +83,7 @@ export function createSession<T extends object = BrowserData>(options: SessionOp
   // A new server state of our own: cache it (minus excluded paths), tell the other tabs, show it.
   function commit(moving: boolean): void {
     cache.put(held, moving);
-    const expiresIn = held.until === null ? null : held.until - Date.now();
-    tabs.post({ version: held.version, tag: held.tag, epoch: held.epoch, expiresIn, data: held.data! });
+    tabs.post({ ...held, data: held.data!, expiresIn: held.until && held.until - Date.now() });
     show();
   }
 
@@ -196,23 +181,12 @@ export function createSession<T extends object = BrowserData>(options: SessionOp
   // Start: cache at once, then the GET, then (answered or failed) the socket.
   if (!o.server)
     (async () => {
-      let saved = await cache.load();
-      // Past its idle deadline the session has ended: its copy and writes are never shown.
-      if (saved?.until && saved.until <= Date.now()) {
-        cache.remove();
-        saved = undefined;
-      }
+      const saved = await cache.load();
       if (saved && name() !== 'closed') {
-        const fresh = Date.now() - saved.at <= o.maxAge;
-        let kept = saved.writes;
-        if (!start) held = fresh ? saved : { ...NOTHING, tag: saved.tag, epoch: saved.epoch };
-        else if (!continues(saved, held, 0, false)) {
-          // The page was rendered for another session (or for none, after one was known):
-          // the stored one is not shown, and its writes never reach this one.
-          kept = [];
-          cache.put(held, false);
-        } else if (fresh && saved.full && saved.tag === held.tag && saved.version > held.version) held = saved;
-        outbox.keep([...kept, ...outbox.list]); // writes made meanwhile were stored after this read
+        const next = resume(saved, held, !!start, o.maxAge);
+        held = next.held;
+        if (!next.kept) start ? cache.put(held, false) : cache.remove();
+        outbox.keep([...next.writes, ...outbox.list]); // writes made meanwhile were stored after this read
       }
       show();
       await connection.start();
