@@ -73,7 +73,9 @@ export const deadline = (s: SessionState): number | null => (s.expiresIn === nul
 
 /**
  * What a new page takes from the record an earlier page (or another tab) left. A copy past
- * its idle deadline belongs to a session that has ended; a page rendered for another session,
+ * its idle deadline belongs to a session that has ended (the deadline last told is taken as
+ * final: activity on another device may have moved the server's, and then this browser's
+ * pending writes of that session are lost with it); a page rendered for another session,
  * or for none after one was known (cookies cleared), must not show it nor replay its writes:
  * in both cases the record goes. A copy older than `maxAge` is not shown, but its session
  * still owns its writes.
