@@ -97,7 +97,9 @@ export function createSession<T extends object = BrowserData>(options: SessionOp
     outbox.keep(carry(outbox.list, held, s, asked, moving));
     const until = deadline(s);
     if ('data' in s) {
-      if (!same || s.tag !== held.tag || !held.full || s.version > held.version) held = { ...s, full: true, until };
+      const { version, tag, epoch, data } = s;
+      if (!same || tag !== held.tag || !held.full || version > held.version)
+        held = { version, tag, epoch, data, full: true, until };
     } else if ('patches' in s) {
       for (const p of s.patches) if (!patch(p, false)) return whole();
     } else if (s.version > held.version) return whole();
@@ -115,8 +117,8 @@ export function createSession<T extends object = BrowserData>(options: SessionOp
     const moved = next !== held;
     held = next;
     outbox.confirm(held.version, p.mutation, moved ? held.version : p.version);
-    if (moved && store) commit(false);
-    else show();
+    // Inside a hello answer (store false) the answer is stored and shown once, at its end.
+    if (store) moved ? commit(false) : show();
     return true;
   }
 
