@@ -7,6 +7,7 @@
 export { createSession } from './session.js';
 export { session } from './default.js';
 export type {
+  BrowserData,
   CacheOptions,
   PathInput,
   Session,
@@ -17,4 +18,4 @@ export type {
   SyncSocket,
 } from './types.js';
 export { SessionSyncError } from '../shared/index.js';
-export type { ErrorCode, JsonObject, JsonValue } from '../shared/index.js';
+export type { ErrorCode, Exposed, JsonObject, JsonValue, SessionData } from '../shared/index.js';

@@ -14,6 +14,17 @@ export interface Storage {
   close(): void;
 }
 
+let warned = false;
+/**
+ * Says once per page that IndexedDB cannot be used (missing, blocked or failing).
+ *
+ * @param why - the failure, if any
+ */
+export const warn = (why?: unknown): void => {
+  if (!warned) console.warn('session-sync: no usable IndexedDB; the session is kept in memory only', why ?? '');
+  warned = true;
+};
+
 // idb-keyval's createStore reads the global indexedDB; this one takes the factory, so tests
 // can hand in a broken one. One database, one object store, keys carry the instance's name.
 function idbStore(factory: IDBFactory): [UseStore, () => void] {

@@ -24,7 +24,12 @@ let shared: Promise<Browser> | undefined;
 let users = 0;
 let closeTimer: ReturnType<typeof setTimeout> | undefined;
 
-async function takeBrowser(): Promise<Browser> {
+/**
+ * Takes the shared Chromium (launched on first use); give it back with {@link giveBackBrowser}.
+ *
+ * @returns the browser
+ */
+export async function takeBrowser(): Promise<Browser> {
   users++;
   clearTimeout(closeTimer);
   const launching = (shared ??= launchChromium());
@@ -37,7 +42,8 @@ async function takeBrowser(): Promise<Browser> {
   }
 }
 
-async function giveBackBrowser(): Promise<void> {
+/** Gives the shared Chromium back; it closes shortly after the last user gave it back. */
+export async function giveBackBrowser(): Promise<void> {
   if (--users > 0 || !shared) return;
   const browser = shared;
   // The next file's `before` runs right after this file's `after`.
@@ -53,7 +59,8 @@ const VIEWPORT = { viewport: { width: 1100, height: 820 } };
 let built = false;
 // The demo runs the BUILT package, as a user would; `npm test` builds first (pretest), and a
 // direct `uvu test/e2e` run must not test a stale dist/ either.
-function ensureBuilt(): void {
+/** Builds dist/ when it is older than the sources (once per process). */
+export function ensureBuilt(): void {
   if (built) return;
   const r = spawnSync(process.execPath, ['scripts/build-if-stale.mjs'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) throw new Error('session-sync e2e: building dist/ failed');
