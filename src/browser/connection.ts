@@ -177,7 +177,9 @@ export function openConnection(o: Config, link: Link): Connection {
       'session:patch',
       (raw: unknown) => {
         const parsed = parsePatchShape(raw);
-        if (!parsed.ok || is('ending', 'wiping', 'ended') || link.patch(parsed.value)) return;
+        if (!parsed.ok || is('ending', 'wiping', 'ended')) return;
+        // The record was just created (base 0): hello again to learn its epoch and deadline.
+        if (link.patch(parsed.value)) return void (parsed.value.base || hello());
         behind = Math.max(behind, parsed.value.version);
         hello();
       },
