@@ -20,6 +20,7 @@ import type {
 } from '../stores/store.js';
 import { logger, warn, warnOnce } from '../log.js';
 import { Cookies, tagOf, type SignedId } from './cookie.js';
+import { DeviceNotes, type DeviceSource } from './device-notes.js';
 import { Registry, type LiveSession } from './registry.js';
 import { recordLimit, writeCheck } from './write-checks.js';
 
@@ -35,6 +36,8 @@ export interface CommitOptions {
   mutation?: string;
   /** A browser write: the op-count limit, the visible size only, and `clientWritable`'s validators. */
   fromClient?: boolean;
+  /** What the request or handshake behind the write says about the client (its device note). */
+  device?: DeviceSource;
 }
 
 /**
@@ -51,6 +54,8 @@ export class Core extends EventEmitter {
   private readonly unsubscribe: () => void;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly lastTouch = new Map<string, number>();
+  // When each session's device note was last sent (at most once per ttl / 100).
+  private readonly deviceNotes: DeviceNotes;
   // Server code is trusted with more than the browser's op count per change.
   private readonly serverLimits: ServerLimits;
   private ignoredChecks = false;
@@ -66,6 +71,7 @@ export class Core extends EventEmitter {
     this.registry = new Registry(this.store, options.absolute);
     this.cookies = new Cookies(options.cookie, options.secrets);
     this.serverLimits = { ...options.limits, ops: Number.MAX_SAFE_INTEGER };
+    this.deviceNotes = new DeviceNotes(options.ttl / 100);
     this.unsubscribe = this.store.subscribe((event) => this.onStoreEvent(event));
     // Start connecting now; a failure shows up on first use as store_unavailable.
     this.ready = Promise.resolve(this.store.ready?.()).catch((err: unknown) => debug('store not ready: %o', err));
@@ -161,12 +167,17 @@ export class Core extends EventEmitter {
     };
     if (options.mutation !== undefined) applyOptions.mutation = options.mutation;
     if (user) applyOptions.user = user;
+    const device = this.deviceNotes.take(id, options.device);
+    if (device) applyOptions.device = device;
     let result: ApplyResult;
     try {
       result = await this.store.apply(id, ops, applyOptions);
     } catch (err) {
+      if (device) this.deviceNotes.unmark(id);
       throw wrapStoreError(err);
     }
+    // No record was left to hold the note: the next write carries it.
+    if (device && result.version === 0) this.deviceNotes.unmark(id);
     // A store that never calls `check` would let unvalidated writes in: stop all writes.
     if (result.changed && !judged) {
       this.ignoredChecks = true;
@@ -181,17 +192,23 @@ export class Core extends EventEmitter {
 
   /**
    * Counts activity of a session (an HTTP request, a socket message) by refreshing its idle
-   * lifetime, at most once per `ttl / 100` (and per minute at most) per session.
+   * lifetime, at most once per `ttl / 100` (and per minute at most) per session; the device
+   * note goes along when one is due (at most once per `ttl / 100`).
    *
    * @param id - the session id
+   * @param device - makes the device note of the request or handshake at hand
    */
-  touch(id: string): void {
+  touch(id: string, device?: DeviceSource): void {
     const now = Date.now();
     const last = this.lastTouch.get(id);
     if (last !== undefined && now - last < Math.min(this.options.ttl / 100, 60_000)) return;
     this.touched(id, now);
     this.registry.renewed(id, now + this.options.ttl);
-    this.store.touch(id, this.options.ttl).catch((err: unknown) => debug('touch of %s failed: %o', id, err));
+    const note = this.deviceNotes.take(id, device, now);
+    const touching = note
+      ? this.store.touch(id, this.options.ttl, { device: note })
+      : this.store.touch(id, this.options.ttl);
+    touching.catch((err: unknown) => debug('touch of %s failed: %o', id, err));
   }
 
   private touched(id: string, now = Date.now()): void {
