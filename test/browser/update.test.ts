@@ -24,7 +24,7 @@ guarded(
     await until(() => s.version === 1, 'the route answered');
     const attempts: Record<string, (d: Record<string, any>) => void> = {
       through: (d) => (d.settings['__proto__'].isAdmin = true),
-      constructor: (d) => (d.settings.constructor.prototype.isAdmin = true),
+      ctor: (d) => (d.settings.constructor.prototype.isAdmin = true),
       arrayConstructor: (d) => (d.list.constructor.prototype.z = 1),
       root: (d) => (d['__proto__'].isAdmin = true),
     };

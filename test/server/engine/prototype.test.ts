@@ -48,7 +48,7 @@ server(
         const section = '__proto__';
         outcomes.throughProto = attempt(() => (val.settings[section].isAdmin = true));
         outcomes.readProto = attempt(() => assert.is(val.settings[section], undefined));
-        outcomes.constructor = attempt(() => (val.a.constructor.prototype.x = 1));
+        outcomes.ctor = attempt(() => (val.a.constructor.prototype.x = 1));
         outcomes.arrayConstructor = attempt(() => (val.list.constructor.prototype.z = 1));
         outcomes.prototype = attempt(() => (val.a.prototype.x = 1));
         outcomes.assign = attempt(() => Object.assign(val.x, JSON.parse('{"__proto__":{"y":1}}')));
@@ -64,7 +64,7 @@ server(
       const ann = t.visitor();
       const res = await ann.fetch('/attack', { method: 'POST' });
       assert.equal(polluted(), [undefined, undefined, undefined, undefined], 'no prototype of this process changed');
-      for (const name of ['throughProto', 'constructor', 'arrayConstructor', 'prototype']) {
+      for (const name of ['throughProto', 'ctor', 'arrayConstructor', 'prototype']) {
         const outcome = outcomes[name]!;
         assert.ok(outcome.threw, `${name} threw`);
         if (outcome.threw) assert.is(outcome.name, 'TypeError', name);
