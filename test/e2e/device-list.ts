@@ -26,14 +26,15 @@ export function deviceList(page: Page): Promise<string[]> {
 }
 
 /**
- * Waits until the device list has exactly one line per expected start, in that order.
+ * Waits until the device list has exactly one line per expectation, in that order.
  *
  * @param page - a tab of the demo
- * @param starts - how each line starts (`'Chrome on macOS · this device'`)
+ * @param starts - how each line starts (`'Chrome on macOS · this device'`), or a pattern it matches
  * @param timeout - ms
  * @returns when it does
  */
-export async function listShows(page: Page, starts: string[], timeout = 10_000): Promise<void> {
+export async function listShows(page: Page, starts: (string | RegExp)[], timeout = 10_000): Promise<void> {
+  const want = starts.map((s) => (typeof s === 'string' ? { start: s } : { pattern: s.source }));
   try {
     await page.waitForFunction(
       (want) => {
@@ -41,13 +42,18 @@ export async function listShows(page: Page, starts: string[], timeout = 10_000):
           (li) =>
             `${li.querySelector('b')?.textContent ?? ''} · ${li.querySelector('.device-when')?.textContent ?? ''}`,
         );
-        return lines.length === want.length && want.every((start, i) => lines[i]!.startsWith(start));
+        return (
+          lines.length === want.length &&
+          want.every((w, i) =>
+            w.start !== undefined ? lines[i]!.startsWith(w.start) : new RegExp(w.pattern!).test(lines[i]!),
+          )
+        );
       },
-      starts,
+      want as { start?: string; pattern?: string }[],
       { timeout, polling: 50 },
     );
   } catch (err) {
-    throw new Error(`the list shows ${JSON.stringify(await deviceList(page))}, not ${JSON.stringify(starts)}`, {
+    throw new Error(`the list shows ${JSON.stringify(await deviceList(page))}, not ${String(starts)}`, {
       cause: err,
     });
   }
