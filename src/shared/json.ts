@@ -28,8 +28,7 @@ export function isPlainObject(value: unknown): value is JsonObject {
 function describe(value: unknown): string {
   const type = typeof value;
   if (type === 'number' || type === 'undefined') return String(value);
-  if (type !== 'object') return `a ${type}`; // a function, a bigint, a symbol
-  const name = (value as object).constructor?.name;
+  const name = type === 'object' ? (value as object).constructor?.name : type; // a function, a bigint, a symbol
   return name ? `a ${name}` : 'an object with a foreign prototype';
 }
 
@@ -65,57 +64,49 @@ export function findNonJson(
 ): { path: (string | number)[]; problem: string } | undefined {
   // An explicit stack instead of recursion: a value thousands of levels deep must get its
   // answer (and the depth limit its clear error later), not a RangeError. Each frame is an
-  // array or object being walked, the key it sits under, and the next index to visit.
-  type Frame = { node: JsonValue[] | JsonObject; key: string | number; keys: string[] | undefined; next: number };
-  const stack: Frame[] = [];
-  const ancestors = new Set<object>(); // the containers on the stack: meeting one again is a cycle
-  // Checks the value under `key` of the top frame (the root: no key), entering a container.
-  const visit = (v: unknown, key?: string | number, problem?: string) => {
-    if (!problem) {
-      if (v === null || typeof v === 'string' || typeof v === 'boolean' || Number.isFinite(v)) return undefined;
-      const array = Array.isArray(v);
-      if (!array && !isPlainObject(v)) problem = `is ${describe(v)}`;
-      else if (ancestors.has(v as object)) problem = 'is a cycle';
-      else if (!array && Object.getOwnPropertySymbols(v).length > 0) problem = 'has symbol keys';
+  // array or object being walked, its keys (indexes for an array), the next one to visit and
+  // the key the container sits under.
+  const stack: [
+    node: Record<string | number, unknown>,
+    keys: (string | number)[],
+    next: number,
+    key?: string | number,
+  ][] = [];
+  const ancestors = new Set<unknown>(); // the containers on the stack: meeting one again is a cycle
+  let key: string | number | undefined;
+  let problem: string | undefined;
+  for (;;) {
+    // Checks `value` (under `key` of the top frame; the root has no key), entering a container.
+    if (
+      !problem &&
+      value !== null &&
+      typeof value !== 'string' &&
+      typeof value !== 'boolean' &&
+      !Number.isFinite(value)
+    ) {
+      const array = Array.isArray(value);
+      if (!array && !isPlainObject(value)) problem = `is ${describe(value)}`;
+      else if (ancestors.has(value)) problem = 'is a cycle';
+      else if (!array && Object.getOwnPropertySymbols(value).length > 0) problem = 'has symbol keys';
       else {
-        stack.push({
-          node: v as JsonObject,
-          key: key ?? '',
-          keys: array ? undefined : Object.keys(v as object),
-          next: 0,
-        });
-        ancestors.add(v as object);
-        return undefined;
+        stack.push([value as JsonObject, keysOf(value as object), 0, key]);
+        ancestors.add(value);
       }
     }
-    const keys = [...path, ...stack.slice(1).map((frame) => frame.key)];
-    return { path: key === undefined ? keys : [...keys, key], problem };
-  };
-  let found = visit(value);
-  while (!found && stack.length > 0) {
-    const frame = stack[stack.length - 1]!;
-    const { node, keys } = frame;
-    if (frame.next >= (keys ?? (node as JsonValue[])).length) {
-      ancestors.delete(node);
-      stack.pop();
-      continue;
+    if (problem) {
+      const keys = [...path, ...stack.slice(1).map((frame) => frame[3]!)];
+      return { path: key === undefined ? keys : [...keys, key], problem };
     }
-    const index = frame.next++;
-    const key = keys ? keys[index]! : index;
-    found = visit(
-      (node as Record<string | number, unknown>)[key],
-      key,
-      keys
-        ? FORBIDDEN_KEYS.has(key as string)
-          ? 'uses a forbidden key'
-          : undefined
-        : // Holes in sparse arrays read as undefined and would turn into null.
-          index in node
-          ? undefined
-          : 'is a hole in a sparse array',
-    );
+    let top;
+    while ((top = stack[stack.length - 1]) && top[2] >= top[1].length) ancestors.delete(stack.pop()![0]);
+    if (!top) return undefined;
+    key = top[1][top[2]++]!;
+    value = top[0][key];
+    if (typeof key === 'number') {
+      // Holes in sparse arrays read as undefined and would turn into null.
+      if (!(key in top[0])) problem = 'is a hole in a sparse array';
+    } else if (FORBIDDEN_KEYS.has(key)) problem = 'uses a forbidden key';
   }
-  return found;
 }
 
 /**
@@ -136,6 +127,9 @@ export function assertJson(value: unknown, path: (string | number)[] = []): asse
   }
 }
 
+// Every index of an array (holes included), every own key of an object.
+const keysOf = (node: object): (string | number)[] => (Array.isArray(node) ? [...node.keys()] : Object.keys(node));
+
 /**
  * Deep equality of two JSON values (object key order does not matter).
  *
@@ -147,22 +141,18 @@ export function assertJson(value: unknown, path: (string | number)[] = []): asse
  */
 export function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
+  const array = Array.isArray(a);
   // A Date, Map or class instance equals nothing: diff must emit it so assertJson can refuse it.
-  if (!isPlainObject(a) || !isPlainObject(b)) return false;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const k of ka) {
-    if (!Object.prototype.hasOwnProperty.call(b, k)) return false;
-    if (!jsonEqual((a as JsonObject)[k], (b as JsonObject)[k])) return false;
-  }
-  return true;
+  if (array ? !Array.isArray(b) : !isPlainObject(a) || !isPlainObject(b)) return false;
+  const keys = keysOf(a as object);
+  return (
+    keys.length === keysOf(b as object).length &&
+    keys.every(
+      (k) =>
+        (array || Object.prototype.hasOwnProperty.call(b, k)) &&
+        jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+    )
+  );
 }
 
 /**
@@ -176,15 +166,9 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
 export function cloneJson<T extends JsonValue>(value: T): T {
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map((v) => cloneJson(v)) as T;
-  const out: JsonObject = {};
-  for (const key of Object.keys(value)) {
-    const copy = cloneJson((value as JsonObject)[key]!);
-    // An own "__proto__" key (JSON.parse makes one) would set the copy's prototype instead.
-    if (key === '__proto__')
-      Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
-    else out[key] = copy;
-  }
-  return out as T;
+  // fromEntries defines its keys, so an own "__proto__" key (JSON.parse makes one) stays a key
+  // instead of setting the copy's prototype.
+  return Object.fromEntries(Object.keys(value).map((key) => [key, cloneJson((value as JsonObject)[key]!)])) as T;
 }
 
 const isLowSurrogate = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;
