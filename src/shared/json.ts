@@ -28,7 +28,8 @@ export function isPlainObject(value: unknown): value is JsonObject {
 function describe(value: unknown): string {
   const type = typeof value;
   if (type === 'number' || type === 'undefined') return String(value);
-  const name = type === 'object' ? (value as object).constructor?.name : type; // a function, a bigint, a symbol
+  if (type !== 'object') return `a ${type}`; // a function, a bigint, a symbol
+  const name = (value as object).constructor?.name;
   return name ? `a ${name}` : 'an object with a foreign prototype';
 }
 
@@ -64,19 +65,20 @@ export function findNonJson(
 ): { path: (string | number)[]; problem: string } | undefined {
   // An explicit stack instead of recursion: a value thousands of levels deep must get its
   // answer (and the depth limit its clear error later), not a RangeError. Each frame is an
-  // array or object being walked, its keys (indexes for an array), the next one to visit and
-  // the key the container sits under.
-  const stack: [
+  // array or object being walked, its keys (none for an array: its indexes), the next one to
+  // visit and the key the container sits under.
+  type Frame = [
     node: Record<string | number, unknown>,
-    keys: (string | number)[],
+    keys: string[] | undefined,
     next: number,
     key?: string | number,
-  ][] = [];
+  ];
+  const stack: Frame[] = [];
   const ancestors = new Set<unknown>(); // the containers on the stack: meeting one again is a cycle
   let key: string | number | undefined;
   let problem: string | undefined;
   for (;;) {
-    // Checks `value` (under `key` of the top frame; the root has no key), entering a container.
+    // Checks `value` (under `key` of the top frame; the root has none), entering a container.
     if (
       !problem &&
       value !== null &&
@@ -89,7 +91,7 @@ export function findNonJson(
       else if (ancestors.has(value)) problem = 'is a cycle';
       else if (!array && Object.getOwnPropertySymbols(value).length > 0) problem = 'has symbol keys';
       else {
-        stack.push([value as JsonObject, keysOf(value as object), 0, key]);
+        stack.push([value as JsonObject, array ? undefined : Object.keys(value as object), 0, key]);
         ancestors.add(value);
       }
     }
@@ -97,15 +99,17 @@ export function findNonJson(
       const keys = [...path, ...stack.slice(1).map((frame) => frame[3]!)];
       return { path: key === undefined ? keys : [...keys, key], problem };
     }
-    let top;
-    while ((top = stack[stack.length - 1]) && top[2] >= top[1].length) ancestors.delete(stack.pop()![0]);
+    let top: Frame | undefined;
+    while ((top = stack[stack.length - 1]) && top[2] >= (top[1] ?? (top[0] as unknown as unknown[])).length)
+      ancestors.delete(stack.pop()![0]);
     if (!top) return undefined;
-    key = top[1][top[2]++]!;
-    value = top[0][key];
-    if (typeof key === 'number') {
-      // Holes in sparse arrays read as undefined and would turn into null.
-      if (!(key in top[0])) problem = 'is a hole in a sparse array';
-    } else if (FORBIDDEN_KEYS.has(key)) problem = 'uses a forbidden key';
+    const [node, keys] = top;
+    const index = top[2]++;
+    key = keys ? keys[index]! : index;
+    value = node[key];
+    if (keys) {
+      if (FORBIDDEN_KEYS.has(key as string)) problem = 'uses a forbidden key';
+    } else if (!(index in node)) problem = 'is a hole in a sparse array'; // it would turn into null
   }
 }
 
@@ -127,9 +131,6 @@ export function assertJson(value: unknown, path: (string | number)[] = []): asse
   }
 }
 
-// Every index of an array (holes included), every own key of an object.
-const keysOf = (node: object): (string | number)[] => (Array.isArray(node) ? [...node.keys()] : Object.keys(node));
-
 /**
  * Deep equality of two JSON values (object key order does not matter).
  *
@@ -141,18 +142,22 @@ const keysOf = (node: object): (string | number)[] => (Array.isArray(node) ? [..
  */
 export function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  const array = Array.isArray(a);
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
   // A Date, Map or class instance equals nothing: diff must emit it so assertJson can refuse it.
-  if (array ? !Array.isArray(b) : !isPlainObject(a) || !isPlainObject(b)) return false;
-  const keys = keysOf(a as object);
-  return (
-    keys.length === keysOf(b as object).length &&
-    keys.every(
-      (k) =>
-        (array || Object.prototype.hasOwnProperty.call(b, k)) &&
-        jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
-    )
-  );
+  if (!isPlainObject(a) || !isPlainObject(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    if (!Object.prototype.hasOwnProperty.call(b, k)) return false;
+    if (!jsonEqual((a as JsonObject)[k], (b as JsonObject)[k])) return false;
+  }
+  return true;
 }
 
 /**
@@ -166,9 +171,15 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
 export function cloneJson<T extends JsonValue>(value: T): T {
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map((v) => cloneJson(v)) as T;
-  // fromEntries defines its keys, so an own "__proto__" key (JSON.parse makes one) stays a key
-  // instead of setting the copy's prototype.
-  return Object.fromEntries(Object.keys(value).map((key) => [key, cloneJson((value as JsonObject)[key]!)])) as T;
+  const out: JsonObject = {};
+  for (const key of Object.keys(value)) {
+    const copy = cloneJson((value as JsonObject)[key]!);
+    // An own "__proto__" key (JSON.parse makes one) would set the copy's prototype instead.
+    if (key === '__proto__')
+      Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
+    else out[key] = copy;
+  }
+  return out as T;
 }
 
 const isLowSurrogate = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;

@@ -44,8 +44,9 @@ export interface ApplyOutcome {
 
 const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
-function invalid(path: readonly string[], why: string): SessionSyncError {
-  return new SessionSyncError('invalid', `session-sync: ${formatPath(path)} ${why}`);
+// Names the path up to `depth` (the key that failed) in the message.
+function invalid(path: readonly string[], depth: number, why: string): SessionSyncError {
+  return new SessionSyncError('invalid', `session-sync: ${formatPath(path.slice(0, depth + 1))} ${why}`);
 }
 
 // Copy-on-write of one object node: the input is never mutated. A replaced key keeps its
@@ -56,32 +57,33 @@ function withKey(node: JsonObject, key: string, value: JsonValue | undefined): J
   return rest;
 }
 
-// `here` is the op's path: the value at its end is the one incremented.
-function increment(current: JsonValue | undefined, op: IncOp, exists: boolean, here: readonly string[]): number {
-  if (exists && typeof current !== 'number') throw invalid(here, 'is not a number, so it cannot be incremented');
+function increment(current: JsonValue | undefined, op: IncOp, exists: boolean): number {
+  const depth = op.path.length - 1;
+  if (exists && typeof current !== 'number')
+    throw invalid(op.path, depth, 'is not a number, so it cannot be incremented');
   const result = ((current as number | undefined) ?? 0) + op.by;
   // Number.isFinite does not coerce: a step that is not a number fails here too.
-  if (!Number.isFinite(op.by) || !Number.isFinite(result)) throw invalid(here, 'would not stay a finite number');
+  if (!Number.isFinite(op.by) || !Number.isFinite(result))
+    throw invalid(op.path, depth, 'would not stay a finite number');
   return result;
 }
 
 function applyOne(node: JsonObject, op: Op, depth: number): JsonObject {
   const key = op.path[depth]!;
-  const here = op.path.slice(0, depth + 1);
-  if (FORBIDDEN_KEYS.has(key)) throw invalid(here, 'uses a forbidden key');
+  if (FORBIDDEN_KEYS.has(key)) throw invalid(op.path, depth, 'uses a forbidden key');
   const exists = has(node, key);
   const current = exists ? node[key] : undefined;
   if (depth === op.path.length - 1) {
     if (op.op === 'del') return exists ? withKey(node, key, undefined) : node;
-    if (op.op === 'inc') return withKey(node, key, increment(current, op, exists, here));
+    if (op.op === 'inc') return withKey(node, key, increment(current, op, exists));
     return exists && jsonEqual(current, op.value) ? node : withKey(node, key, cloneJson(op.value));
   }
   // Arrays are values: index-level ops would let two concurrent pushes collide silently.
-  if (Array.isArray(current)) throw invalid(here, 'is an array; set the whole array instead');
+  if (Array.isArray(current)) throw invalid(op.path, depth, 'is an array; set the whole array instead');
   if (!isPlainObject(current)) {
     // Nothing can be under a primitive or a missing key: nothing to delete.
     if (op.op === 'del') return node;
-    if (exists) throw invalid(here, 'is not an object, so nothing can be set under it');
+    if (exists) throw invalid(op.path, depth, 'is not an object, so nothing can be set under it');
   }
   const next = applyOne((current as JsonObject | undefined) ?? {}, op, depth + 1);
   return next === current ? node : withKey(node, key, next);
@@ -110,7 +112,7 @@ function applyOne(node: JsonObject, op: Op, depth: number): JsonObject {
 export function applyOps(data: JsonObject, ops: readonly Op[]): ApplyOutcome {
   let root = data;
   for (const op of ops) {
-    if (op.path.length === 0) throw invalid([], 'cannot be replaced: ops need a non-empty path');
+    if (op.path.length === 0) throw invalid([], 0, 'cannot be replaced: ops need a non-empty path');
     // Without this, `undefined` would act as a delete and a Date would be stored as {}.
     if (op.op === 'set') assertJson(op.value, [...op.path]);
     root = applyOne(root, op, 0);
