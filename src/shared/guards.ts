@@ -115,9 +115,13 @@ function opsWith(input: unknown, limits: Limits, budget: Budget): Parsed<Op[]> {
   for (const raw of input as unknown[]) {
     if (!isPlainObject(raw)) return fail('invalid', 'each op must be an object');
     const { op: kind, path, by } = raw;
-    // Names an unknown kind without ever calling the peer's toString.
-    const named = typeof kind === 'string' ? JSON.stringify(kind.slice(0, 40)) : typeof kind;
-    if (kind !== 'set' && kind !== 'del' && kind !== 'inc') return fail('invalid', `unknown op ${named}`);
+    if (kind !== 'set' && kind !== 'del' && kind !== 'inc') {
+      // Names the kind without ever calling the peer's toString.
+      return fail(
+        'invalid',
+        `unknown op ${typeof kind === 'string' ? JSON.stringify(kind.slice(0, 40)) : typeof kind}`,
+      );
+    }
     if (!Array.isArray(path) || path.length === 0) return fail('invalid', 'op.path must be a non-empty array of keys');
     if (path.length > limits.depth) return fail('too_large', `path deeper than ${limits.depth} levels`);
     for (const key of path as unknown[]) {
