@@ -7,7 +7,7 @@
  * then the public `'change'` / `'end'` events.
  */
 import { EventEmitter } from 'node:events';
-import { assertJson, parseOps, SessionSyncError, type EndReason, type Op } from '../../shared/index.js';
+import { assertJson, isErrorCode, parseOps, SessionSyncError, type EndReason, type Op } from '../../shared/index.js';
 import type { ResolvedOptions, ServerLimits } from '../options.js';
 import type {
   ApplyOptions,
@@ -352,6 +352,12 @@ function ignoredChecksError(): SessionSyncError {
  */
 export function wrapStoreError(err: unknown): Error {
   if (err instanceof SessionSyncError || err instanceof TypeError) return err;
+  // A store from another copy of this package (the CommonJS and ES builds side by side) throws
+  // its own SessionSyncError class: its code is ours all the same.
+  const foreign = err as { name?: unknown; code?: unknown; message?: unknown } | null;
+  if (foreign?.name === 'SessionSyncError' && isErrorCode(foreign.code)) {
+    return new SessionSyncError(foreign.code, String(foreign.message), { cause: err });
+  }
   return new SessionSyncError(
     'store_unavailable',
     `session-sync: the session store failed: ${(err as Error)?.message ?? err}`,
