@@ -5,13 +5,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isPlainObject, type JsonObject, type Op, type SessionSnapshot } from '../shared/index.js';
 import { Core, type SessionChange } from './engine/core.js';
-import { checkDataKey } from './engine/handle.js';
+import { checkDataKey } from './engine/data-key.js';
 import { project } from './engine/policy.js';
 import { withDefaults } from './engine/view.js';
 import { createExpressSessionMiddleware } from './http/express-session.js';
 import { createExpressMiddleware, handleOf, httpProbe } from './http/middleware.js';
 import { routeBody } from './http/route.js';
-import { resolveOptions, type SessionSyncOptions } from './options.js';
+import type { SessionSyncOptions } from './options.js';
+import { resolveOptions } from './resolve-options.js';
 import { attachToServer, createSocketMiddleware, socketProbe } from './socket/attach.js';
 import { SocketSide } from './socket/side.js';
 import { endedError } from './stores/common.js';
@@ -51,9 +52,8 @@ export class SessionSync {
   constructor(options: SessionSyncOptions = {}) {
     // Before resolveOptions, which creates the default store. The probes only need a name.
     if (isPlainObject(options) && options.key !== undefined) {
-      for (const probe of [httpProbe(undefined as never), socketProbe(undefined as never)]) {
-        checkDataKey(options.key, 'option "key"', probe);
-      }
+      checkDataKey(options.key, 'option "key"', httpProbe(undefined as never), 'req.session');
+      checkDataKey(options.key, 'option "key"', socketProbe(undefined as never), 'socket.session');
     }
     this.core = new Core(resolveOptions(options));
   }

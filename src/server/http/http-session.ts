@@ -7,7 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SessionSyncError, type JsonObject } from '../../shared/index.js';
 import { newId, type SignedId } from '../engine/cookie.js';
 import type { Core } from '../engine/core.js';
-import { SessionHandle, withCallback } from '../engine/handle.js';
+import { SessionHandle } from '../engine/handle.js';
+import { withCallback } from '../engine/promises.js';
 import { keptData, type Keep } from '../engine/policy.js';
 import type { LiveSession } from '../engine/registry.js';
 import type { DeviceNote } from '../stores/store.js';
@@ -203,12 +204,12 @@ export class HttpSession extends SessionHandle {
 
   /** @internal Errors to hand to `next(err)` when the response ends. */
   errorsForNext(): unknown[] {
-    return this.unobservedFailures();
+    return this.commits.unobserved();
   }
 
   /** @internal Resolves when the commits already sent have landed (uncommitted edits stay). */
   async settledWork(): Promise<void> {
-    while (this.work.size > 0) await Promise.allSettled([...this.work]);
+    await this.commits.settled();
   }
 
   /** @internal Resolves when nothing is left to commit. */
@@ -238,7 +239,7 @@ export class HttpSession extends SessionHandle {
 
   /** @internal Whether the response must wait for the store. */
   busy(): boolean {
-    return this.draft.dirty || this.failures.length > 0 || this.work.size > 0;
+    return this.draft.dirty || this.commits.busy;
   }
 
   /** The committed data this request sees, with defaults (for the route and `snapshot`). */

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { assertJson, isPlainObject, type JsonObject } from '../../shared/index.js';
 import type { Core } from '../engine/core.js';
-import { checkDataKey, keyedClass } from '../engine/handle.js';
+import { checkDataKey, keyedClass } from '../engine/data-key.js';
 import { logger } from '../log.js';
 import { HttpSession, type SessionRequest } from './http-session.js';
 import { requestDevice } from './request-device.js';
@@ -59,7 +59,7 @@ export function createExpressMiddleware(
   key: string,
 ): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
   checkDefaults(defaults);
-  checkDataKey(key, 'the key of express(defaults, key)', httpProbe(core));
+  checkDataKey(key, 'the key of express(defaults, key)', httpProbe(core), 'req.session');
   const Session = keyedClass(HttpSession, key);
   return sessionMiddleware(
     core,

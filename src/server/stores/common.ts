@@ -82,19 +82,29 @@ export function runCheck(options: ApplyOptions, change: CheckedChange): void | P
 }
 
 /**
- * The user a session belongs to after a change (option `user`), as the index keys it: a
- * non-empty string, or a finite number as its string.
+ * A user id as the index keys it: a non-empty string as is, a finite number as its string
+ * (`42` and `'42'` are one user); anything else is no user.
+ *
+ * @param value - what the option `user` (or a caller) gave
+ * @returns the key, or undefined
+ * @example
+ * asUserId(42) // '42'
+ */
+export function asUserId(value: unknown): string | undefined {
+  if (typeof value === 'string') return value === '' ? undefined : value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return undefined;
+}
+
+/**
+ * The user a session belongs to after a change (option `user`).
  *
  * @param options - the apply's options
  * @param data - the data after the change
  * @returns the user, or undefined for none
  */
 export function userAfter(options: ApplyOptions, data: JsonObject): string | undefined {
-  if (!options.user) return undefined;
-  const value: unknown = options.user(data);
-  if (typeof value === 'string') return value === '' ? undefined : value;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return undefined;
+  return options.user ? asUserId(options.user(data)) : undefined;
 }
 
 /** The lifecycle metadata of a record an answer carries. */
