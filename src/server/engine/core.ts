@@ -12,6 +12,7 @@ import type { ResolvedOptions, ServerLimits } from '../options.js';
 import type {
   ApplyOptions,
   ApplyResult,
+  DestroyOptions,
   SessionStore,
   StoredPatch,
   StoredSession,
@@ -206,14 +207,23 @@ export class Core extends EventEmitter {
    * @param id - the session id
    * @param reason - why
    * @param announceAfter - tell the mirrors only once this settles
+   * @param issued - when the id's cookie was issued (epoch ms; 0 unknown), so an id that never
+   *   had a record is dead too: no first write may adopt it afterwards
    * @returns true when there was a record
    */
-  async destroy(id: string, reason: EndReason, announceAfter?: PromiseLike<unknown>): Promise<boolean> {
+  async destroy(id: string, reason: EndReason, announceAfter?: PromiseLike<unknown>, issued = 0): Promise<boolean> {
     try {
-      return await this.store.destroy(id, reason, announceAfter ? { announceAfter } : undefined);
+      return await this.store.destroy(id, reason, this.destroyOptions(announceAfter, issued));
     } catch (err) {
       throw wrapStoreError(err);
     }
+  }
+
+  private destroyOptions(announceAfter: PromiseLike<unknown> | undefined, issued: number): DestroyOptions | undefined {
+    const options: DestroyOptions = {};
+    if (announceAfter) options.announceAfter = announceAfter;
+    if (issued > 0) options.adoptableUntil = issued + Math.min(this.options.ttl, this.options.absolute);
+    return options.announceAfter || options.adoptableUntil ? options : undefined;
   }
 
   /**
@@ -224,20 +234,23 @@ export class Core extends EventEmitter {
    * @param id - the session id
    * @param reason - why
    * @param announceAfter - tell the mirrors only once this settles
+   * @param issued - when the id's cookie was issued (see {@link Core.destroy})
    * @returns the record as it was, or undefined
    */
-  async take(id: string, reason: EndReason, announceAfter?: PromiseLike<unknown>): Promise<StoredSession | undefined> {
+  async take(
+    id: string,
+    reason: EndReason,
+    announceAfter?: PromiseLike<unknown>,
+    issued = 0,
+  ): Promise<StoredSession | undefined> {
     const store = this.store as SessionStore & {
-      take?: (
-        id: string,
-        reason: EndReason,
-        options?: { announceAfter?: PromiseLike<unknown> },
-      ) => Promise<StoredSession | undefined>;
+      take?: (id: string, reason: EndReason, options?: DestroyOptions) => Promise<StoredSession | undefined>;
     };
+    const options = this.destroyOptions(announceAfter, issued);
     try {
-      if (store.take) return await store.take(id, reason, announceAfter ? { announceAfter } : undefined);
+      if (store.take) return await store.take(id, reason, options);
       const found = await store.get(id);
-      await store.destroy(id, reason, announceAfter ? { announceAfter } : undefined);
+      await store.destroy(id, reason, options);
       return found;
     } catch (err) {
       throw wrapStoreError(err);

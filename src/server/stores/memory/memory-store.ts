@@ -260,8 +260,11 @@ export class MemoryStore implements SessionStore {
     const version = slot >= 0 ? this.table.version(slot) : 0;
     return verdict.then(() => {
       // Only an end can have happened meanwhile (applies of this id wait): never revive it.
-      const again = this.live(id, this.now());
+      const now = this.now();
+      const again = this.live(id, now);
       if (again !== slot || (slot >= 0 && this.table.version(slot) !== version)) throw endedError();
+      // A creation is decided again: the id may have been ended meanwhile without a record.
+      if (slot < 0) assertMayCreate(options, { born: this.born.has(id, now), watermark: this.born.watermark, now });
       return this.store(id, slot, ops, options, text, user);
     });
   }
@@ -353,6 +356,12 @@ export class MemoryStore implements SessionStore {
       if (user !== undefined) found.user = user;
       withTimes(found, this.times(slot));
       this.remove(id, slot, reason);
+    }
+    // An id that never had a record may still be adoptable: it ends here all the same.
+    const until = options.adoptableUntil;
+    if (until !== undefined && until > this.now() && !this.born.has(id, this.now())) {
+      this.born.mark(id, until);
+      this.born.ended(id, reason);
     }
     const event: StoreEvent = { type: 'end', id, reason };
     if (options.announceAfter) {
