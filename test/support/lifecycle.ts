@@ -167,7 +167,7 @@ function routes(app: Express, sync: SessionSync, gates: Gates): void {
     '/slow-write/:gate',
     safe(async (req, res) => {
       const seen = JSON.stringify(req.session.val);
-      await gates.wait(req.params.gate!);
+      await gates.wait(String(req.params.gate));
       Object.assign(req.session.val, req.body);
       await req.session.synchronize();
       res.json({ id: req.session.id, version: req.session.version, seen: JSON.parse(seen) });
