@@ -362,6 +362,8 @@ export class MemoryStore implements SessionStore {
     if (until !== undefined && until > this.now() && !this.born.has(id, this.now())) {
       this.born.mark(id, until);
       this.born.ended(id, reason);
+      // Marks made this way count against maxBytes like any other (a flood of sign-outs).
+      this.keepWithinBytes(id);
     }
     const event: StoreEvent = { type: 'end', id, reason };
     if (options.announceAfter) {
