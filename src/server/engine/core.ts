@@ -52,7 +52,9 @@ export class Core extends EventEmitter {
   private readonly unsubscribe: () => void;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly lastTouch = new Map<string, number>();
-  // Server code is trusted with more than the browser's op count per change.
+  // Server code is trusted with more than the browser's op count per change, and its values
+  // are bounded by the whole record: visible and server-only sizes are judged each on its
+  // own inside the apply, so one change may fill both (a 40 KiB token beside 40 KiB of page).
   private readonly serverLimits: ServerLimits;
   private ignoredChecks = false;
   closed = false;
@@ -66,7 +68,11 @@ export class Core extends EventEmitter {
     this.store = options.store;
     this.registry = new Registry(this.store, options.absolute);
     this.cookies = new Cookies(options.cookie, options.secrets);
-    this.serverLimits = { ...options.limits, ops: Number.MAX_SAFE_INTEGER };
+    this.serverLimits = {
+      ...options.limits,
+      ops: Number.MAX_SAFE_INTEGER,
+      size: options.limits.size + options.limits.serverSize,
+    };
     this.unsubscribe = this.store.subscribe((event) => this.onStoreEvent(event));
     // Start connecting now; a failure shows up on first use as store_unavailable.
     this.ready = Promise.resolve(this.store.ready?.()).catch((err: unknown) => debug('store not ready: %o', err));
@@ -153,7 +159,7 @@ export class Core extends EventEmitter {
     const applyOptions: ApplyOptions = {
       ttl,
       absolute,
-      maxSize: recordLimit(this.options),
+      maxSize: recordLimit(this.options, options.fromClient === true),
       when: options.when,
       check: (change) => {
         judged = true;
