@@ -6,6 +6,7 @@
 import {
   applyOps,
   type JsonObject,
+  type JsonValue,
   type Op,
   type PatchMessage,
   type SessionState,
@@ -138,4 +139,23 @@ export function strip(data: JsonObject, exclude: string[][]): JsonObject {
     }
   }
   return data;
+}
+
+// What a draft's arrays inherit: every array method, but no `constructor` and no `__proto__`.
+const SAFE_ARRAY = Object.create(Array.prototype, { constructor: {}, ['__proto__']: {} });
+
+/**
+ * A deep copy of the data for `update(draft => …)` that behaves like null-prototype JSON:
+ * reading `__proto__`, `constructor` or `prototype` at any level yields undefined, so a write
+ * through them throws like a write through any missing key and never reaches a real prototype.
+ *
+ * @param value - the visible data (or a part of it)
+ * @returns the draft
+ */
+export function draftOf<V extends JsonValue>(value: V): V {
+  if (Array.isArray(value)) return Object.setPrototypeOf(value.map(draftOf), SAFE_ARRAY);
+  if (!value || typeof value !== 'object') return value;
+  const out = Object.create(null);
+  for (const key in value) out[key] = draftOf(value[key]!);
+  return out;
 }

@@ -16,7 +16,7 @@ import {
 import { deadline, openCache, resume } from './cache.js';
 import { openConnection, type Answer } from './connection.js';
 import { emitter } from './events.js';
-import { carry, continues, NOTHING, patched, rebase, type Held, type Write } from './mirror.js';
+import { carry, continues, draftOf, NOTHING, patched, rebase, type Held, type Write } from './mirror.js';
 import { readOptions } from './options.js';
 import { ended, openOutbox, settled } from './outbox.js';
 import { statusOf } from './phase.js';
@@ -230,7 +230,7 @@ export function createSession<T extends object = BrowserData>(options: SessionOp
     // Throws now (invalid) for a step that is not a finite number, or a non-number at the path.
     increment: (path, by = 1) => write([{ op: 'inc', path: toPath(path), by }]),
     update: (fn) => {
-      const draft = cloneJson(visible) as T;
+      const draft = draftOf(visible) as T;
       const next = fn(draft) ?? draft;
       if (!isPlainObject(next)) throw new TypeError('session-sync: update() must leave an object');
       assertJson(next);

@@ -8,7 +8,7 @@
  * anything another writer changed meanwhile — are never overwritten.
  */
 import { inspect } from 'node:util';
-import { diff, isPlainObject, type JsonObject, type JsonValue, type Op } from '../../shared/index.js';
+import { diff, FORBIDDEN_KEYS, isPlainObject, type JsonObject, type JsonValue, type Op } from '../../shared/index.js';
 
 type Container = JsonObject | JsonValue[];
 
@@ -142,6 +142,10 @@ export class Draft {
     });
     const proxy: object = new Proxy(target, {
       get(_t, prop) {
+        // The data behaves like null-prototype JSON here: a path through `__proto__`,
+        // `constructor` or `prototype` never reaches a real prototype (settings[section][key]
+        // with section = '__proto__' would pollute every object of the process).
+        if (typeof prop === 'string' && FORBIDDEN_KEYS.has(prop)) return undefined;
         const node = draft.resolve(path) ?? (array ? [] : EMPTY);
         const value = Reflect.get(node, prop) as unknown;
         // Prototype members (array methods, toString) and symbols pass through; array
