@@ -29,6 +29,7 @@ import type {
   UserSession,
 } from '../store.js';
 import { BORN_MARK_BYTES, BornMarks } from './born.js';
+import { heapBytes } from './bytes.js';
 import { MutationMemory, PatchHistory } from './history.js';
 import { SessionTable } from './table.js';
 import { logger, warn } from '../../log.js';
@@ -48,10 +49,11 @@ export interface MemoryStoreOptions {
   max?: number;
   /**
    * Most heap bytes the store's bookkeeping may take: record text, patch history, remembered
-   * mutation ids and born marks (counted as string lengths plus a fixed overhead each). Past
-   * it the store drops patch history first, then evicts the longest-idle sessions, then the
-   * oldest born marks (refusing adoption of ids issued before them). Default: a quarter of
-   * this process's heap limit (`v8.getHeapStatistics().heap_size_limit / 4`).
+   * mutation ids and born marks (each counted as the heap bytes of its characters plus a
+   * fixed overhead). Past it the store drops patch history first, then evicts the
+   * longest-idle sessions, then the oldest born marks (refusing adoption of ids issued
+   * before them). Default: a quarter of this process's heap limit
+   * (`v8.getHeapStatistics().heap_size_limit / 4`).
    */
   maxBytes?: number;
   /** How often expired sessions are swept, in ms (an unref'd timer). Default 60 000. */
@@ -146,7 +148,8 @@ export class MemoryStore implements SessionStore {
 
   /**
    * The heap bytes the store counts against `maxBytes`: record text, history, mutation ids
-   * and born marks, each as its string length plus a fixed overhead.
+   * and born marks, each as the heap bytes of its characters (two per character for text
+   * outside Latin-1, as V8 keeps it) plus a fixed overhead.
    *
    * @returns the estimate
    */
@@ -292,7 +295,7 @@ export class MemoryStore implements SessionStore {
     }
     const base = table.version(slot);
     const version = base + 1;
-    this.textBytes += text.length - table.text(slot).length;
+    this.textBytes += heapBytes(text) - heapBytes(table.text(slot));
     table.write(slot, text, version);
     this.renew(id, slot, now, options.ttl);
     if (options.user) this.index(id, slot, user);
@@ -528,7 +531,7 @@ export class MemoryStore implements SessionStore {
 
   private remove(id: string, slot: number, reason: EndReason): void {
     const user = this.table.user(slot);
-    this.textBytes -= this.table.text(slot).length;
+    this.textBytes -= heapBytes(this.table.text(slot));
     this.table.remove(id, slot);
     if (user !== undefined) this.unindex(id, user);
     this.history.forget(id);
