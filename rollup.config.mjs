@@ -207,7 +207,7 @@ export default [
   {
     input: entries,
     external,
-    plugins: [tsJsExtension, dts(), dtsSingleCopy],
+    plugins: [tsJsExtension, dts({ compilerOptions: { stripInternal: true } }), dtsSingleCopy],
     output: {
       dir: 'dist',
       format: 'es',

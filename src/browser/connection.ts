@@ -100,7 +100,9 @@ export function openConnection(o: Config, link: Link): Connection {
     clearTimeout(getTimer);
     getTimer = undefined;
     const held = link.held();
-    const headers: Record<string, string> = { 'X-Session-Sync': '1' };
+    // While following a regenerate, the new cookie may not be stored yet: 'renew' asks the
+    // server not to replace the old (now dead) one, which would race with it.
+    const headers: Record<string, string> = { 'X-Session-Sync': is('renewing') ? 'renew' : '1' };
     // The server's ETag names the record too: a 304 never validates a copy of an earlier one.
     if (held.full && held.tag) headers['If-None-Match'] = `"${held.tag}:${held.epoch}:${held.version}"`;
     try {

@@ -20,9 +20,9 @@ export interface Outbox {
   confirm(held: number, mutation?: string, version?: number): void;
 }
 
-// 16 random bytes in hex: 32 characters, well under the 64 the server allows.
-const mutationId = (): string =>
-  Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => (b + 256).toString(16).slice(1)).join('');
+// 128 random bits as four decimal numbers: at most 43 characters, under the 64 the server
+// allows. Not randomUUID: browsers offer it in secure contexts only.
+const mutationId = (): string => crypto.getRandomValues(new Uint32Array(4)).join('-');
 
 /**
  * The error of a write that can no longer reach its session.
@@ -56,23 +56,21 @@ export const settled = <V>(value: V | Error): Promise<V> => {
  */
 export function openOutbox(cache: Cache, report: (err: SessionSyncError) => void): Outbox {
   let list: Write[] = [];
-  const waiters = new Map<string, [(version: number) => void, (err: Error) => void]>();
+  // What settles each write's promise: a version resolves it, an Error rejects it.
+  const waiters = new Map<string, (result: number | Error) => void>();
   const settle = (id: string, result: number | Error): void => {
-    const waiter = waiters.get(id);
+    waiters.get(id)?.(result);
     waiters.delete(id);
-    if (typeof result === 'number') waiter?.[0](result);
-    else waiter?.[1](result);
   };
-  const remove = (gone: Write[]): void => {
+  // Takes writes out of the list and the record, and settles them.
+  const finish = (gone: Write[], result: number | Error): void => {
     list = list.filter((w) => !gone.includes(w));
     if (gone.length) cache.remove(gone.map((w) => w.id));
+    for (const w of gone) settle(w.id, result);
   };
   const drop = (gone: Write[], err?: SessionSyncError): void => {
-    remove(gone);
-    for (const w of gone) {
-      settle(w.id, err ?? ended());
-      if (err) report(err);
-    }
+    finish(gone, err ?? ended());
+    if (err) gone.forEach(() => report(err));
   };
   return {
     get list() {
@@ -81,7 +79,9 @@ export function openOutbox(cache: Cache, report: (err: SessionSyncError) => void
     waiting: () => list.filter((w) => w.acked === undefined).length,
     add(held, ops, store) {
       const w: Write = { id: mutationId(), ops, tag: held.tag, epoch: held.epoch };
-      const done = new Promise<number>((resolve, reject) => waiters.set(w.id, [resolve, reject]));
+      const done = new Promise<number>((resolve, reject) =>
+        waiters.set(w.id, (result) => (typeof result === 'number' ? resolve(result) : reject(result))),
+      );
       done.catch(() => {}); // reported through 'error' too: never an unhandled rejection
       list.push(w);
       if (store) cache.add(held, w);
@@ -100,9 +100,10 @@ export function openOutbox(cache: Cache, report: (err: SessionSyncError) => void
       w.acked = version;
     },
     confirm(held, mutation, version = held) {
-      const done = list.filter((w) => w.id === mutation || (w.acked ?? Infinity) <= held);
-      remove(done);
-      for (const w of done) settle(w.id, version);
+      finish(
+        list.filter((w) => w.id === mutation || (w.acked ?? Infinity) <= held),
+        version,
+      );
     },
   };
 }

@@ -2,7 +2,6 @@ import {
   applyOps,
   assertJson,
   cloneJson,
-  covers,
   diff,
   getIn,
   isPlainObject,
@@ -172,8 +171,11 @@ export function createSession<T extends object = BrowserData>(options: SessionOp
       );
     }
     applyOps(visible, ops); // throws now for a path through an array or a primitive
-    // Sensitive paths stay out of IndexedDB, pending writes included.
-    const secret = ops.some((op) => o.exclude.some((x) => covers(x, op.path) || covers(op.path, x)));
+    // Sensitive paths stay out of IndexedDB, pending writes included: a write at, above or
+    // below an excluded path (the shorter of the two starts the longer).
+    const secret = ops.some((op) =>
+      o.exclude.some((x) => x.every((key, i) => i >= op.path.length || key === op.path[i])),
+    );
     const [w, done] = outbox.add(held, ops, !secret);
     show();
     if (name() === 'live') send(w);

@@ -8,8 +8,8 @@ import { Core, type SessionChange } from './engine/core.js';
 import { checkDataKey } from './engine/handle.js';
 import { project } from './engine/policy.js';
 import { withDefaults } from './engine/view.js';
-import { HttpSession } from './http/http-session.js';
-import { createExpressMiddleware, httpProbe } from './http/middleware.js';
+import { createExpressSessionMiddleware } from './http/express-session.js';
+import { createExpressMiddleware, handleOf, httpProbe } from './http/middleware.js';
 import { routeBody } from './http/route.js';
 import { resolveOptions, type SessionSyncOptions } from './options.js';
 import { attachToServer, createSocketMiddleware, socketProbe } from './socket/attach.js';
@@ -92,6 +92,25 @@ export class SessionSync {
    */
   express = (defaults?: JsonObject, key?: string): Middleware =>
     createExpressMiddleware(this.core, defaults ?? this.core.options.defaults, key ?? this.core.options.key);
+
+  /**
+   * express-session's face on the same live session, for middleware written against
+   * express-session (Passport, connect-flash, …): `req.session` IS the data (a tracked write,
+   * pushed live like any other), with express-session's members beside it (`id`, `cookie`,
+   * `regenerate(cb)`, `destroy(cb)`, `reload(cb)`, `save(cb)`, `touch()`, `resetMaxAge()`) and
+   * `req.sessionID`. Same store, cookie, route, sockets and live push as `express()`.
+   * Switching from express-session is the one `app.use(...)` line. `req.session.views++`
+   * stays last-writer-wins here (it is a plain property): use `increment()` on `express()`'s
+   * `req.session` for counters that never lose a step.
+   *
+   * @param defaults - values a session starts with (default: option `defaults`)
+   * @returns the middleware
+   * @example
+   * app.use(sync.expressSession()) // in place of app.use(session({ secret, … }))
+   * app.use(passport.session())
+   */
+  expressSession = (defaults?: JsonObject): Middleware =>
+    createExpressSessionMiddleware(this.core, defaults ?? this.core.options.defaults);
 
   /**
    * The Socket.IO middleware for `io.use(...)`: `socket.session[key]` and the sync protocol.
@@ -213,8 +232,8 @@ export class SessionSync {
    */
   snapshot = async (req: IncomingMessage): Promise<SessionSnapshot> => {
     const expose = this.core.options.expose;
-    const session = (req as { session?: unknown }).session;
-    if (session instanceof HttpSession) {
+    const session = handleOf(req);
+    if (session) {
       // A page rendered right after a write must embed that write, with the version that
       // carries it: commit first (with autoSync off, only what synchronize() was given).
       if (this.core.options.autoSync) await session.synchronize();

@@ -133,6 +133,16 @@ types('the declarations import only Node built-ins, peer dependencies and our ow
   }
 });
 
+types('nothing @internal ships: an editor offers only the public members', () => {
+  for (const file of declarationFiles()) {
+    assert.not.match(read(file), /@internal/, file);
+    // Members only the layers use among themselves.
+    for (const member of ['adoptHeld', 'errorsForNext', 'failedToLoad', 'settledWork', 'commitMutation', 'markEnded']) {
+      assert.not.match(read(file), new RegExp(`\\b${member}\\(`), `${file}: ${member}`);
+    }
+  }
+});
+
 types.run();
 
 // ---

@@ -207,9 +207,11 @@ export class Cookies {
    *
    * @param id - the id and its issue time, or null to clear
    * @param secure - whether the request is HTTPS (for `secure: 'auto'`)
+   * @param maxAge - ms, in place of the option's (express-session's `cookie.maxAge = …`)
    * @returns the header value
    */
-  serialize(id: SignedId | null, secure: boolean): string {
-    return serializeCookie(this.settings, id === null ? null : sign(id.id, this.secrets[0]!, id.issued), secure);
+  serialize(id: SignedId | null, secure: boolean, maxAge?: number): string {
+    const settings = maxAge === undefined ? this.settings : { ...this.settings, maxAge };
+    return serializeCookie(settings, id === null ? null : sign(id.id, this.secrets[0]!, id.issued), secure);
   }
 }

@@ -3,7 +3,7 @@
  * Reads are always current (the live registry plus this handle's own edits); writes are
  * tracked and committed as ops at the end of the tick, or by `synchronize()`.
  */
-import { SessionSyncError, type JsonObject, type Op } from '../../shared/index.js';
+import { SessionSyncError, toPath, type JsonObject, type Op, type PathInput } from '../../shared/index.js';
 import type { ApplyResult, WriteCondition } from '../stores/store.js';
 import { logger } from '../log.js';
 import type { Core } from './core.js';
@@ -145,6 +145,27 @@ export function keyedClass<C extends abstract new (...args: never[]) => SessionH
   return Keyed;
 }
 
+/**
+ * Hands the outcome of `work` to a node-style callback as express-session does, when one is
+ * given; the promise is returned either way, and with a callback its rejection is the
+ * callback's (never an unhandled rejection).
+ *
+ * @param work - the operation
+ * @param callback - `(err?) => void`, or undefined
+ * @returns `work`
+ * @example
+ * regenerate(cb) { return withCallback(this.renew(), cb) }
+ */
+export function withCallback<T>(work: Promise<T>, callback: ((err?: unknown) => void) | undefined): Promise<T> {
+  if (typeof callback !== 'function') return work;
+  work.then(
+    () => callback(),
+    (err: unknown) => callback(err),
+  );
+  work.catch(() => undefined);
+  return work;
+}
+
 /** A commit failure and whether user code took charge of it. */
 interface Failure {
   error: unknown;
@@ -218,7 +239,8 @@ export abstract class SessionHandle {
     return this.tracked();
   }
 
-  private tracked(): JsonObject {
+  /** @internal The tracked data proxy (what `[key]` returns; throws while the load failed). */
+  tracked(): JsonObject {
     if (this.loadError !== undefined) {
       throw new SessionSyncError('store_unavailable', 'session-sync: the session could not be loaded from the store', {
         cause: this.loadError,
@@ -397,13 +419,54 @@ export abstract class SessionHandle {
   }
 
   /**
+   * Commits every change made through this handle now: `synchronize()` under
+   * express-session's name, with its node-style callback.
+   *
+   * @param callback - called with the error, or with nothing once stored
+   * @returns when stored and published
+   * @example
+   * req.session.val.step = 2
+   * req.session.save((err) => res.redirect('/next'))
+   */
+  save(callback?: (err?: unknown) => void): Promise<void> {
+    return withCallback(this.synchronize(), callback);
+  }
+
+  /**
+   * Adds `by` to the number at `path` as an `inc` op: concurrent increments from every
+   * request, socket and browser never lose each other (a read–await–write of `val.n++`
+   * would). The value this handle reads changes at once.
+   *
+   * @param path - a dot string or an array of keys
+   * @param by - a finite number (default 1)
+   * @returns when stored and published, like `synchronize()`
+   * @throws SessionSyncError `invalid` when the value there is not a number, or `by` not finite
+   * @example
+   * app.post('/like', async (req, res) => {
+   *   await req.session.increment('likes')
+   *   res.json({ likes: req.session.val.likes })
+   * })
+   */
+  increment(path: PathInput, by = 1): Promise<void> {
+    this.tracked(); // a session that could not be loaded is not written to
+    this.draft.increment(toPath(path, 'increment(path)'), by);
+    return this.autoSync ? this.synchronize() : Promise.resolve();
+  }
+
+  /**
    * Ends this session everywhere: record gone, every socket of it told and disconnected.
    *
+   * @param callback - express-session's node-style callback, if you use that style
    * @returns when done
    * @example
    * await req.session.destroy()
    */
-  async destroy(): Promise<void> {
+  destroy(callback?: (err?: unknown) => void): Promise<void> {
+    return withCallback(this.end(), callback);
+  }
+
+  /** What `destroy()` does. */
+  protected async end(): Promise<void> {
     this.draft.discard();
     const entry = this.entry;
     if (!entry) return;

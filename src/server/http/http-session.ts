@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SessionSyncError, type JsonObject } from '../../shared/index.js';
 import { newId, type SignedId } from '../engine/cookie.js';
 import type { Core } from '../engine/core.js';
-import { SessionHandle } from '../engine/handle.js';
+import { SessionHandle, withCallback } from '../engine/handle.js';
 import { keptData, type Keep } from '../engine/policy.js';
 import type { LiveSession } from '../engine/registry.js';
 
@@ -113,8 +113,28 @@ export class HttpSession extends SessionHandle {
     this.bindEntry(this.hold(entry), issued);
   }
 
+  /** @internal Whether the response's headers are gone (no cookie can be set any more). */
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
+  /** @internal When the id's cookie was issued (epoch ms; 0 without one or unknown). */
+  get cookieIssued(): number {
+    return this.entry ? this.issued : 0;
+  }
+
+  /**
+   * @internal Sends the id cookie again, with `maxAge` ms counted from its issue (express-session's
+   * `resetMaxAge()` and `cookie.maxAge = …`); nothing without an id or once the headers are sent.
+   * @param maxAge - the lifetime from the issue time
+   */
+  resendCookie(maxAge: number): void {
+    if (!this.entry || this.res.headersSent) return;
+    this.setCookie({ id: this.entry.id, issued: this.issued }, maxAge);
+  }
+
   // One Set-Cookie of ours per response: a later one replaces an earlier one.
-  private setCookie(id: SignedId | null): void {
+  private setCookie(id: SignedId | null, maxAge?: number): void {
     if (this.res.headersSent) {
       throw new Error('session-sync: the session needs to set its cookie, but the response headers were already sent');
     }
@@ -123,7 +143,7 @@ export class HttpSession extends SessionHandle {
     const others = (Array.isArray(existing) ? existing : existing === undefined ? [] : [String(existing)]).filter(
       (c) => !c.startsWith(name),
     );
-    this.res.setHeader('Set-Cookie', [...others, this.core.cookies.serialize(id, this.req.secure === true)]);
+    this.res.setHeader('Set-Cookie', [...others, this.core.cookies.serialize(id, this.req.secure === true, maxAge)]);
   }
 
   /** @internal Gives the visitor a new id (cookie only, no record): a new visitor, or a dead cookie. */
@@ -233,7 +253,9 @@ export class HttpSession extends SessionHandle {
    * server-only data). The old id's sockets are told once this response, which carries the
    * new cookie, has finished.
    *
-   * @param options - `keep`: `'exposed'` (default), `true`, `false` or a list of paths
+   * @param options - `keep`: `'exposed'` (default), `true`, `false` or a list of paths; or
+   *   express-session's callback
+   * @param callback - express-session's node-style callback, if you use that style
    * @returns when the new session is stored
    * @throws TypeError for a bad `keep`; SessionSyncError `store_unavailable`
    * @example
@@ -243,8 +265,16 @@ export class HttpSession extends SessionHandle {
    *   res.redirect('/')
    * })
    */
-  async regenerate(options: RegenerateOptions = {}): Promise<void> {
-    const keep = options?.keep ?? 'exposed';
+  regenerate(
+    options?: RegenerateOptions | ((err?: unknown) => void),
+    callback?: (err?: unknown) => void,
+  ): Promise<void> {
+    if (typeof options === 'function') return withCallback(this.renew({}), options);
+    return withCallback(this.renew(options ?? {}), callback);
+  }
+
+  private async renew(options: RegenerateOptions): Promise<void> {
+    const keep = options.keep ?? 'exposed';
     const pick = keptData(this.core.options.expose, keep); // a bad `keep` throws before anything changes
     // Never regenerate over data we could not load.
     if (this.unavailable)
@@ -264,13 +294,12 @@ export class HttpSession extends SessionHandle {
 
   /**
    * Ends the session: record gone, cookie cleared, every socket of it told. A later write
-   * in the same request starts a new session.
+   * in the same request starts a new session. Also `destroy(callback)`.
    *
-   * @returns when done
    * @example
    * app.post('/logout', async (req, res) => { await req.session.destroy(); res.redirect('/') })
    */
-  override async destroy(): Promise<void> {
+  protected override async end(): Promise<void> {
     this.draft.discard();
     await this.settle();
     // After a failed load there is no entry, but the cookie still names the session: a
@@ -290,9 +319,16 @@ export class HttpSession extends SessionHandle {
    * Drops uncommitted edits and reads the session from the store again. Rarely needed:
    * reads are live already.
    *
+   * @param callback - express-session's node-style callback, if you use that style
    * @returns when reloaded
+   * @example
+   * await req.session.reload()
    */
-  async reload(): Promise<void> {
+  reload(callback?: (err?: unknown) => void): Promise<void> {
+    return withCallback(this.read(), callback);
+  }
+
+  private async read(): Promise<void> {
     this.draft.discard();
     if (this.unavailable)
       throw new SessionSyncError(

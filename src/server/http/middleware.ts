@@ -25,6 +25,22 @@ export function httpProbe(core: Core): HttpSession {
   return new HttpSession(core, {}, '\u0000probe', {} as SessionRequest, {} as ServerResponse);
 }
 
+/** Where a request's session handle is kept, whatever face `req.session` shows. */
+export const HANDLE = Symbol.for('session-sync.handle');
+
+/** A request as the middleware leaves it. */
+export type HandledRequest = SessionRequest & { [HANDLE]?: HttpSession };
+
+/**
+ * The request's session handle, when `express()` or `expressSession()` ran for it.
+ *
+ * @param req - the request
+ * @returns the handle, or undefined
+ */
+export function handleOf(req: IncomingMessage): HttpSession | undefined {
+  return (req as HandledRequest)[HANDLE];
+}
+
 /**
  * Builds the Express middleware.
  *
@@ -41,16 +57,48 @@ export function createExpressMiddleware(
   defaults: JsonObject,
   key: string,
 ): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
-  if (!isPlainObject(defaults)) throw new TypeError('session-sync: express(defaults) must be a plain JSON object');
-  assertJson(defaults);
+  checkDefaults(defaults);
   checkDataKey(key, 'the key of express(defaults, key)', httpProbe(core));
   const Session = keyedClass(HttpSession, key);
+  return sessionMiddleware(
+    core,
+    (req, res) => new Session(core, defaults, key, req, res),
+    (req, session) => void (req.session = session),
+  );
+}
 
+/**
+ * Checks the defaults a middleware gets.
+ *
+ * @param defaults - values a session starts with
+ * @throws TypeError unless plain JSON
+ */
+export function checkDefaults(defaults: unknown): asserts defaults is JsonObject {
+  if (!isPlainObject(defaults)) throw new TypeError('session-sync: express(defaults) must be a plain JSON object');
+  assertJson(defaults);
+}
+
+/**
+ * The middleware both faces share: a handle per request (`make`), shown on the request
+ * (`show`), the end of the response held until the store has its writes, the session the
+ * cookie names loaded, and the JSON route.
+ *
+ * @param core - the shared state
+ * @param make - makes the request's handle
+ * @param show - puts the handle's face on the request
+ * @returns `(req, res, next)`
+ */
+export function sessionMiddleware(
+  core: Core,
+  make: (req: SessionRequest, res: ServerResponse) => HttpSession,
+  show: (req: SessionRequest, session: HttpSession) => void,
+): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
   return function sessionSync(rawReq: IncomingMessage, res: ServerResponse, next: Next): void {
-    const req = rawReq as SessionRequest;
-    if (req.session instanceof HttpSession) return next(); // mounted twice
-    const session = new Session(core, defaults, key, req, res);
-    req.session = session;
+    const req = rawReq as HandledRequest;
+    if (req[HANDLE]) return next(); // mounted twice
+    const session = make(req, res);
+    req[HANDLE] = session;
+    show(req, session);
     deferEnd(session, res, next);
     const route = isRouteRequest(core, req);
     // Also called from a promise callback (after an async load): a throw there would be

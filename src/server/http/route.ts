@@ -4,7 +4,8 @@
  * cache of an earlier record) and 304s, never cached by intermediaries. A `GET` carrying
  * `X-Session-Sync: 1` issues the id cookie (no record), so the browser SDK holds one id
  * before its socket opens — also in place of a cookie whose id is neither live nor
- * adoptable, so a dead id always has a way out. CORS follows `origins`.
+ * adoptable, so a dead id always has a way out (`X-Session-Sync: renew`, sent while the SDK
+ * follows a regenerate, never replaces one). CORS follows `origins`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTP_STATUS, SessionSyncError, type SessionSnapshot } from '../../shared/index.js';
@@ -127,7 +128,12 @@ export async function serveRoute(
     if (session.unavailable) {
       throw new SessionSyncError('store_unavailable', 'session-sync: the session store is unavailable');
     }
-    if (req.headers['x-session-sync'] === '1' && session.version === 0) await session.renewIfDead();
+    // '1' (a page loading): an id neither live nor adoptable is replaced, so a dead id always
+    // has a way out. 'renew' (the SDK following a regenerate): the new cookie is on its way
+    // and must not be raced by a replacement; only a visitor without any cookie gets one.
+    const mode = req.headers['x-session-sync'];
+    if (mode === '1' && session.version === 0) await session.renewIfDead();
+    else if (mode === 'renew' && session.id === undefined) session.issueId();
     body = routeBody(core, session);
   } catch (err) {
     // Ours is answered as JSON; anything else (a bug in `expose`) is the app's error handler's.

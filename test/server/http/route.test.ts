@@ -322,6 +322,33 @@ early('without the header (or with another value) no cookie is issued', async ()
   }
 });
 
+early('a cookie whose session ended is replaced on X-Session-Sync: 1, never on X-Session-Sync: renew', async () => {
+  const t = await start();
+  try {
+    const ann = t.visitor();
+    await ann.fetch('/set');
+    const old = ann.cookies.get('sid')!;
+    await t.sync.destroy(ann.id()!);
+    // The SDK following a regenerate: the new cookie is on its way, so the dead one stays.
+    const renewing = await ann.fetch('/get/session', { headers: { 'x-session-sync': 'renew' } });
+    assert.equal(renewing.headers.getSetCookie(), []);
+    assert.is(ann.cookies.get('sid'), old);
+    // A page loading with a dead cookie: a fresh id, so the next person starts a new session.
+    const loading = await ann.fetch('/get/session', { headers: { 'x-session-sync': '1' } });
+    assert.is(loading.headers.getSetCookie().length, 1);
+    assert.is.not(ann.cookies.get('sid'), old);
+    assert.equal(await loading.json(), {
+      version: 0,
+      tag: tagOf(ann.id()!),
+      epoch: null,
+      expiresIn: null,
+      data: {},
+    });
+  } finally {
+    await t.close();
+  }
+});
+
 early.run();
 
 // ---

@@ -508,3 +508,33 @@ exposure('with expose as paths, a change the feed lost is healed by one patch fr
 });
 
 exposure.run();
+
+// ---
+
+const counters = suite('session:mutate with inc: clientWritable covers it like set, validators see the result');
+
+counters('increments land atomically and a validator judges the resulting value', async () => {
+  const t = await startSocketServer({
+    clientWritable: { n: (value: unknown) => (typeof value === 'number' && value <= 3) || 'at most 3' },
+  });
+  try {
+    const ann = await withCookie(t);
+    const socket = await t.connect(ann);
+    const inc = (id: string) => mutate(socket, id, [{ op: 'inc', path: ['n'], by: 1 }]);
+    const answers = await Promise.all(['i1', 'i2', 'i3', 'i4', 'i5'].map(inc));
+    assert.is(answers.filter((a) => a.ok).length, 3);
+    assert.ok(answers.filter((a) => !a.ok).every((a) => a.code === 'forbidden' && /at most 3/.test(a.message)));
+    assert.equal(await ann.json('/read'), { n: 3 });
+    assert.equal(await mutate(socket, 'bad', [{ op: 'inc', path: ['other'], by: 1 }]), {
+      ok: false,
+      code: 'forbidden',
+      message: 'other is not writable from the browser',
+    });
+    const nan = await mutate(socket, 'nan', [{ op: 'inc', path: ['n'], by: 'x' as never }]);
+    assert.is(nan.code, 'invalid');
+  } finally {
+    await t.close();
+  }
+});
+
+counters.run();
