@@ -24,9 +24,13 @@ import type { SessionSyncOptions } from '../../src/server/options.js';
 import { MemoryStore, type MemoryStoreOptions } from '../../src/server/stores/memory/memory-store.js';
 import { RedisStore } from '../../src/server/stores/redis/redis-store.js';
 import type { SessionStore } from '../../src/server/stores/store.js';
-import type { JsonObject } from '../../src/shared/index.js';
+import * as assert from 'uvu/assert';
 import { Jar, serve } from './http.js';
 import { startRedis, type TestRedis } from './redis.js';
+import { Gates } from './gates.js';
+import { errors, handlers, routes } from './lifecycle-app.js';
+
+export { Gates };
 
 /** The secret every node shares. */
 export const secret = 'the lifecycle attack tests secret, long enough to sign';
@@ -82,50 +86,6 @@ export interface Scene {
   close(): Promise<void>;
 }
 
-/**
- * Named gates: a request calls `wait(name)` and stays there until the test calls
- * `open(name)`; the test learns that a request arrived with `arrived(name)`.
- *
- * @example
- * const g = new Gates(); const reached = g.arrived('w'); ...; await reached; g.open('w')
- */
-export class Gates {
-  private readonly waiting = new Map<
-    string,
-    { reached: () => void; released: Promise<void>; release: () => void; arrival: Promise<void> }
-  >();
-
-  private gate(name: string) {
-    let gate = this.waiting.get(name);
-    if (!gate) {
-      let reached!: () => void;
-      let release!: () => void;
-      const arrival = new Promise<void>((r) => (reached = r));
-      const released = new Promise<void>((r) => (release = r));
-      gate = { reached, release, released, arrival };
-      this.waiting.set(name, gate);
-    }
-    return gate;
-  }
-
-  /** Called by a request: marks the arrival, resolves when the test opens the gate. */
-  wait(name: string): Promise<void> {
-    const gate = this.gate(name);
-    gate.reached();
-    return gate.released;
-  }
-
-  /** Resolves once a request waits at `name`. */
-  arrived(name: string): Promise<void> {
-    return this.gate(name).arrival;
-  }
-
-  /** Lets the requests waiting at `name` go on. */
-  open(name: string): void {
-    this.gate(name).release();
-  }
-}
-
 let sharedRedis: TestRedis | undefined;
 
 /**
@@ -143,100 +103,6 @@ export async function stopTestRedis(): Promise<void> {
   const redis = sharedRedis;
   sharedRedis = undefined;
   await redis?.stop();
-}
-
-function routes(app: Express, sync: SessionSync, gates: Gates): void {
-  const safe =
-    (fn: (req: express.Request, res: express.Response) => Promise<unknown>) =>
-    (req: express.Request, res: express.Response, next: express.NextFunction): void =>
-      void fn(req, res).catch(next);
-  app.get(
-    '/read',
-    (req, res) => void res.json({ id: req.session.id ?? null, version: req.session.version, data: req.session.val }),
-  );
-  app.post(
-    '/write',
-    safe(async (req, res) => {
-      Object.assign(req.session.val, req.body);
-      await req.session.synchronize();
-      res.json({ id: req.session.id, version: req.session.version });
-    }),
-  );
-  // Read, await something slow, then write: the classic resurrection race.
-  app.post(
-    '/slow-write/:gate',
-    safe(async (req, res) => {
-      const seen = JSON.stringify(req.session.val);
-      await gates.wait(String(req.params.gate));
-      Object.assign(req.session.val, req.body);
-      await req.session.synchronize();
-      res.json({ id: req.session.id, version: req.session.version, seen: JSON.parse(seen) });
-    }),
-  );
-  // Sign-in: a new id against fixation, then the user. `?keep=` is JSON (true, false, a list).
-  app.post(
-    '/login',
-    safe(async (req, res) => {
-      const keep = typeof req.query.keep === 'string' ? JSON.parse(req.query.keep) : undefined;
-      await req.session.regenerate(keep === undefined ? undefined : { keep });
-      // `?gate=` holds the response after the new id exists: the window before the old id's
-      // sockets are told (they are told once this response has finished).
-      if (typeof req.query.gate === 'string') await gates.wait(req.query.gate);
-      req.session.val.user = { id: (req.body as { user: string }).user };
-      await req.session.synchronize();
-      res.json({ id: req.session.id, data: req.session.val });
-    }),
-  );
-  app.post(
-    '/destroy',
-    safe(async (req, res) => {
-      await req.session.destroy();
-      res.json({ ok: true });
-    }),
-  );
-  app.post(
-    '/logout-others',
-    safe(async (req, res) => {
-      res.json({ ended: await req.session.logoutOthers() });
-    }),
-  );
-  // A page that gives the visitor a CSRF token kept on the server only.
-  app.post(
-    '/csrf',
-    safe(async (req, res) => {
-      req.session.val._csrf = (req.body as { token: string }).token;
-      await req.session.synchronize();
-      res.json({ ok: true });
-    }),
-  );
-  // A form protected by the token: passes only when the posted token is the session's.
-  app.post('/transfer', (req, res) => {
-    const ok =
-      typeof req.session.val._csrf === 'string' && req.session.val._csrf === (req.body as { token: string }).token;
-    res.status(ok ? 200 : 403).json({ ok });
-  });
-}
-
-function errors(app: Express): void {
-  app.use((err: any, _req: unknown, res: any, _next: unknown) => {
-    res.status(err?.status ?? 500).json({ error: String(err?.message ?? err), code: err?.code });
-  });
-}
-
-function handlers(socket: ServerSocket): void {
-  socket.on('test:whoami', (ack: (v: unknown) => void) =>
-    ack({ id: socket.session.id ?? null, tag: socket.session.tag, version: socket.session.version }),
-  );
-  socket.on('test:read', (ack: (v: unknown) => void) => ack(socket.session.val));
-  socket.on('test:write', async (patch: JsonObject, ack: (v: unknown) => void) => {
-    try {
-      Object.assign(socket.session.val, patch);
-      await socket.session.synchronize();
-      ack({ ok: true, version: socket.session.version });
-    } catch (err) {
-      ack({ ok: false, code: (err as { code?: string }).code, error: String((err as Error).message) });
-    }
-  });
 }
 
 /**
@@ -265,7 +131,7 @@ export async function startScene(kind: Kind, options: SceneOptions = {}): Promis
     const app = express();
     app.use(express.json({ limit: '1mb' }));
     app.use(sync.express());
-    routes(app, sync, gates);
+    routes(app, gates);
     options.routes?.(app, { sync, gates });
     errors(app);
     const served = await serve(app);
@@ -395,4 +261,34 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
  */
 export async function recordsOf(scene: Scene, id: string): Promise<unknown[]> {
   return Promise.all(scene.nodes.map((n) => n.store.get(id)));
+}
+
+/**
+ * A visitor whose browser holds an id planted by an attacker: the attacker got it issued early
+ * (the route's `X-Session-Sync` GET on node B) and put the same cookie in the victim's browser.
+ *
+ * @param s - the scene
+ * @returns the attacker's and the victim's jars, and the planted id
+ */
+export async function planted(s: Scene): Promise<{ attacker: Jar; victim: Jar; id: string }> {
+  const attacker = s.visitor();
+  await attacker.fetch(`${s.b.url}/get/session`, { headers: { 'x-session-sync': '1' } });
+  const id = attacker.id()!;
+  assert.ok(id, 'the attacker got an id');
+  return { attacker, victim: attacker.clone(), id };
+}
+
+/**
+ * Asserts that no node's store has a record of `id`.
+ *
+ * @param s - the scene
+ * @param id - the session id
+ * @param what - the assertion's message
+ */
+export async function assertNoRecord(s: Scene, id: string, what: string): Promise<void> {
+  assert.equal(
+    await recordsOf(s, id),
+    s.nodes.map(() => undefined),
+    what,
+  );
 }
