@@ -15,16 +15,10 @@ import { resolveOptions, type SessionSyncOptions } from './options.js';
 import { attachToServer, createSocketMiddleware, socketProbe } from './socket/attach.js';
 import { SocketSide } from './socket/side.js';
 import { endedError } from './stores/common.js';
-import type { SessionStore, UserSession, WriteCondition } from './stores/store.js';
+import type { SessionStore, WriteCondition } from './stores/store.js';
+import { userSessions, type UserSessionInfo } from './engine/devices.js';
 import type { EndReason } from '../shared/index.js';
-import {
-  endSessions,
-  listSessions,
-  opsOf,
-  updateSessions,
-  userKeyOf,
-  type SessionUpdate,
-} from './engine/user-sessions.js';
+import { endSessions, opsOf, updateSessions, userKeyOf, type SessionUpdate } from './engine/user-sessions.js';
 
 export type { SessionUpdate };
 
@@ -260,15 +254,19 @@ export class SessionSync {
   /**
    * The live sessions of a user (option `user`): expired, evicted and destroyed sessions
    * are never listed, and a session whose user changed is listed under its new user only.
+   * Each names its device as its requests and handshakes described it (kept beside the
+   * data, never in it; refreshed at most once per `ttl / 100`).
    *
    * @param user - the user id (a number is the same user as its string)
-   * @returns `{ id, version, lastActive }` of each; `lastActive` in epoch ms
+   * @returns `{ id, tag, version, createdAt, lastActive, device }` of each; times in epoch
+   *   ms; `device` is `{ userAgent, summary }` (plus `ip` with the option `deviceIp`)
    * @throws TypeError (as a rejection) without the option `user` or for a user that is no id
    * @example
-   * const devices = await sync.sessionsOf(req.session.val.user.id)
+   * const sessions = await sync.sessionsOf(req.session.val.user.id)
+   * sessions.map((s) => s.device.summary) // ['Chrome on macOS', 'Firefox on Android']
    */
-  sessionsOf = async (user: string | number): Promise<UserSession[]> =>
-    listSessions(this.core, userKeyOf(this.core, 'sessionsOf', user));
+  sessionsOf = async (user: string | number): Promise<UserSessionInfo[]> =>
+    userSessions(this.core, userKeyOf(this.core, 'sessionsOf', user));
 
   /**
    * Ends every session of a user ("log out everywhere"), or every one but `except`. Each

@@ -17,6 +17,7 @@ export type { SessionSnapshot, SessionRecord, SessionUpdate } from './create.js'
 export type { SessionSyncOptions, Validator, WriteContext, ServerLimits } from './options.js';
 export { DEFAULT_SERVER_LIMITS } from './options.js';
 export type { SessionChange } from './engine/core.js';
+export type { DeviceInfo, UserDevice, UserSessionInfo } from './engine/devices.js';
 export { HttpSession } from './http/http-session.js';
 export { SocketSession } from './socket/socket-session.js';
 export type { SessionData, RequestSession, SocketSessionOf } from './types.js';

@@ -98,6 +98,12 @@ export interface SessionSyncOptions {
   limits?: Partial<ServerLimits>;
   /** The user a session belongs to: a path (`'user.id'`) or a function, evaluated in Node. */
   user?: PathInput | ((data: JsonObject) => string | undefined);
+  /**
+   * Keep the client's IP address in each session's device note (`sessionsOf()`,
+   * `devices()`): HTTP's as Express `trust proxy` says (`req.ip`), a socket handshake's as
+   * `trustProxy` says. Default false: an IP is personal data, kept only when asked.
+   */
+  deviceIp?: boolean;
 }
 
 /** Options after checking, with defaults filled. */
@@ -122,6 +128,7 @@ export interface ResolvedOptions {
   origins: { list: string[] } | { fn: (origin: string) => boolean } | { sameOrigin: true };
   limits: ServerLimits;
   user: ((data: JsonObject) => string | undefined) | undefined;
+  deviceIp: boolean;
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -141,6 +148,7 @@ const KNOWN = new Set([
   'origins',
   'limits',
   'user',
+  'deviceIp',
 ]);
 
 function bad(name: string, expected: string, got: unknown): TypeError {
@@ -388,6 +396,7 @@ export function resolveOptions(input: SessionSyncOptions = {}): ResolvedOptions 
   }
   if (o.trustProxy !== undefined && typeof o.trustProxy !== 'boolean')
     throw bad('trustProxy', 'a boolean', o.trustProxy);
+  if (o.deviceIp !== undefined && typeof o.deviceIp !== 'boolean') throw bad('deviceIp', 'a boolean', o.deviceIp);
   if (o.store !== undefined && !isStore(o.store)) {
     throw bad(
       'store',
@@ -421,5 +430,6 @@ export function resolveOptions(input: SessionSyncOptions = {}): ResolvedOptions 
     origins,
     limits,
     user,
+    deviceIp: (o.deviceIp as boolean | undefined) ?? false,
   };
 }

@@ -55,6 +55,8 @@ export async function giveBackBrowser(): Promise<void> {
 }
 
 const VIEWPORT = { viewport: { width: 1100, height: 820 } };
+const contextOptions = ({ userAgent }: DeviceOptions): typeof VIEWPORT & DeviceOptions =>
+  userAgent === undefined ? VIEWPORT : { ...VIEWPORT, userAgent };
 
 let built = false;
 // The demo runs the BUILT package, as a user would; `npm test` builds first (pretest), and a
@@ -108,16 +110,22 @@ export interface E2E {
   open(node?: number): Promise<Tab>;
   /** The session id in the context's cookie jar (the signed cookie's id part), or undefined. */
   sessionId(): Promise<string | undefined>;
-  /** Another device of the same browser (a new context), closed by `close()`. */
-  device(): Promise<Device>;
+  /** Another device (a new context; `userAgent` to present another browser), closed by `close()`. */
+  device(options?: DeviceOptions): Promise<Device>;
   /** The session ids of the open sockets of node `node` (default the first). */
   socketSessions(node?: number): (string | undefined)[];
   /** Closes the context, the demos and the stores made for them (and the browser after the last file). */
   close(): Promise<void>;
 }
 
+/** Options of a browser context: one device. */
+export interface DeviceOptions {
+  /** The `User-Agent` the device sends (default: Chromium's own). */
+  userAgent?: string;
+}
+
 /** Options of {@link startE2E}. */
-export interface E2EOptions {
+export interface E2EOptions extends DeviceOptions {
   /** How many demo nodes to start (default 1). */
   nodes?: number;
   /** Makes the store of each node (default: each demo's own MemoryStore); closed by `close()`. */
@@ -155,7 +163,7 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
       demos.push(await startDemo({ port: 0, host: '127.0.0.1', store }));
     }
     browser = await takeBrowser();
-    context = await browser.newContext(VIEWPORT);
+    context = await browser.newContext(contextOptions(options));
   } catch (err) {
     await close();
     throw err;
@@ -201,8 +209,8 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
     demos,
     browser,
     ...first,
-    async device() {
-      const ctx = await b.newContext(VIEWPORT);
+    async device(options = {}) {
+      const ctx = await b.newContext(contextOptions(options));
       more.push(ctx);
       return deviceOf(ctx);
     },

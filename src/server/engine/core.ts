@@ -7,7 +7,7 @@
  * then the public `'change'` / `'end'` events.
  */
 import { EventEmitter } from 'node:events';
-import { assertJson, parseOps, SessionSyncError, type EndReason, type Op } from '../../shared/index.js';
+import { assertJson, isErrorCode, parseOps, SessionSyncError, type EndReason, type Op } from '../../shared/index.js';
 import type { ResolvedOptions, ServerLimits } from '../options.js';
 import type {
   ApplyOptions,
@@ -21,6 +21,7 @@ import type {
 } from '../stores/store.js';
 import { logger, warn, warnOnce } from '../log.js';
 import { Cookies, tagOf, type SignedId } from './cookie.js';
+import { DeviceNotes, type DeviceSource } from './device-notes.js';
 import { Registry, type LiveSession } from './registry.js';
 import { recordLimit, writeCheck } from './write-checks.js';
 
@@ -36,6 +37,8 @@ export interface CommitOptions {
   mutation?: string;
   /** A browser write: the op-count limit, the visible size only, and `clientWritable`'s validators. */
   fromClient?: boolean;
+  /** What the request or handshake behind the write says about the client (its device note). */
+  device?: DeviceSource;
 }
 
 /**
@@ -52,6 +55,8 @@ export class Core extends EventEmitter {
   private readonly unsubscribe: () => void;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly lastTouch = new Map<string, number>();
+  // When each session's device note was last sent (at most once per ttl / 100).
+  private readonly deviceNotes: DeviceNotes;
   // Server code is trusted with more than the browser's op count per change, and its values
   // are bounded by the whole record: visible and server-only sizes are judged each on its
   // own inside the apply, so one change may fill both (a 40 KiB token beside 40 KiB of page).
@@ -73,6 +78,7 @@ export class Core extends EventEmitter {
       ops: Number.MAX_SAFE_INTEGER,
       size: options.limits.size + options.limits.serverSize,
     };
+    this.deviceNotes = new DeviceNotes(options.ttl / 100);
     this.unsubscribe = this.store.subscribe((event) => this.onStoreEvent(event));
     // Start connecting now; a failure shows up on first use as store_unavailable.
     this.ready = Promise.resolve(this.store.ready?.()).catch((err: unknown) => debug('store not ready: %o', err));
@@ -168,12 +174,17 @@ export class Core extends EventEmitter {
     };
     if (options.mutation !== undefined) applyOptions.mutation = options.mutation;
     if (user) applyOptions.user = user;
+    const device = this.deviceNotes.take(id, options.device);
+    if (device) applyOptions.device = device;
     let result: ApplyResult;
     try {
       result = await this.store.apply(id, ops, applyOptions);
     } catch (err) {
+      if (device) this.deviceNotes.unmark(id);
       throw wrapStoreError(err);
     }
+    // No record was left to hold the note: the next write carries it.
+    if (device && result.version === 0) this.deviceNotes.unmark(id);
     // A store that never calls `check` would let unvalidated writes in: stop all writes.
     if (result.changed && !judged) {
       this.ignoredChecks = true;
@@ -188,17 +199,23 @@ export class Core extends EventEmitter {
 
   /**
    * Counts activity of a session (an HTTP request, a socket message) by refreshing its idle
-   * lifetime, at most once per `ttl / 100` (and per minute at most) per session.
+   * lifetime, at most once per `ttl / 100` (and per minute at most) per session; the device
+   * note goes along when one is due (at most once per `ttl / 100`).
    *
    * @param id - the session id
+   * @param device - makes the device note of the request or handshake at hand
    */
-  touch(id: string): void {
+  touch(id: string, device?: DeviceSource): void {
     const now = Date.now();
     const last = this.lastTouch.get(id);
     if (last !== undefined && now - last < Math.min(this.options.ttl / 100, 60_000)) return;
     this.touched(id, now);
     this.registry.renewed(id, now + this.options.ttl);
-    this.store.touch(id, this.options.ttl).catch((err: unknown) => debug('touch of %s failed: %o', id, err));
+    const note = this.deviceNotes.take(id, device, now);
+    const touching = note
+      ? this.store.touch(id, this.options.ttl, { device: note })
+      : this.store.touch(id, this.options.ttl);
+    touching.catch((err: unknown) => debug('touch of %s failed: %o', id, err));
   }
 
   private touched(id: string, now = Date.now()): void {
@@ -354,6 +371,12 @@ function ignoredChecksError(): SessionSyncError {
  */
 export function wrapStoreError(err: unknown): Error {
   if (err instanceof SessionSyncError || err instanceof TypeError) return err;
+  // A store from another copy of this package (the CommonJS and ES builds side by side) throws
+  // its own SessionSyncError class: its code is ours all the same.
+  const foreign = err as { name?: unknown; code?: unknown; message?: unknown } | null;
+  if (foreign?.name === 'SessionSyncError' && isErrorCode(foreign.code)) {
+    return new SessionSyncError(foreign.code, String(foreign.message), { cause: err });
+  }
   return new SessionSyncError(
     'store_unavailable',
     `session-sync: the session store failed: ${(err as Error)?.message ?? err}`,

@@ -4,9 +4,10 @@
  * tracked and committed as ops at the end of the tick, or by `synchronize()`.
  */
 import { SessionSyncError, toPath, type JsonObject, type Op, type PathInput } from '../../shared/index.js';
-import type { ApplyResult, WriteCondition } from '../stores/store.js';
+import type { ApplyResult, DeviceNote, WriteCondition } from '../stores/store.js';
 import { logger } from '../log.js';
 import type { Core } from './core.js';
+import { listDevices, revokeByTag, type UserDevice } from './devices.js';
 import { Draft } from './draft.js';
 import type { LiveSession } from './registry.js';
 import { endSessions } from './user-sessions.js';
@@ -297,17 +298,25 @@ export abstract class SessionHandle {
   // handle never saw live (HTTP only: a visitor with a dead cookie gets a new session).
   private async send(entry: LiveSession, ops: Op[]): Promise<ApplyResult> {
     try {
-      return await this.core.commit(entry.id, ops, { when: this.condition(entry) });
+      return await this.core.commit(entry.id, ops, { when: this.condition(entry), device: () => this.seenDevice() });
     } catch (err) {
       const next = err instanceof SessionSyncError && err.code === 'ended' ? this.afterEnded(entry) : undefined;
       if (!next) throw err;
       debug('the id this request named has ended; writing under a new one');
-      return this.core.commit(next.id, ops, { when: this.condition(next) });
+      return this.core.commit(next.id, ops, { when: this.condition(next), device: () => this.seenDevice() });
     }
   }
 
   /** Reports a failed automatic commit that no `synchronize()` caller took charge of. */
   protected abstract reportFailure(error: unknown): void;
+
+  /**
+   * What the request or handshake behind this handle says about the client: its device
+   * note, which commits carry to the store (at most once per `ttl / 100`).
+   */
+  protected seenDevice(): DeviceNote | undefined {
+    return undefined;
+  }
 
   /** Called on every tracked write, before the commit is scheduled. */
   protected wrote(): void {}
@@ -498,6 +507,54 @@ export abstract class SessionHandle {
     if (user === undefined) return 0;
     // Without an id yet (a new visitor signing in), every session of the user is another one.
     return endSessions(this.core, user, this.entry?.id);
+  }
+
+  /**
+   * The live sessions of this session's user (option `user`), without their ids (tags only):
+   * the current one first with `current: true`, then the most recently active. A session
+   * without a user lists nothing. Changes made through this handle are committed first (with
+   * `autoSync`), so a sign-in in this same request is listed.
+   *
+   * @returns `{ tag, version, createdAt, lastActive, device, current }` of each
+   * @throws TypeError without the option `user`; SessionSyncError `store_unavailable`
+   * @example
+   * res.json(await req.session.devices()) // [{ tag, device: { summary: 'Chrome on macOS', … }, current: true, … }, …]
+   */
+  async devices(): Promise<UserDevice[]> {
+    this.userNow('devices'); // refuses before anything is committed
+    if (this.autoSync) await this.settle();
+    return listDevices(this.core, this.userNow('devices'), this.entry?.id);
+  }
+
+  /**
+   * Ends one session of this session's user, named by its tag (from {@link devices}): live on
+   * every node, its sockets get `session:ended { reason: 'destroyed' }` and its browser cache
+   * is wiped. The current tag is {@link destroy}. A tag that is not one of the same user's
+   * sessions (another user's, a forged one, not a string) is refused.
+   *
+   * @param tag - the session's tag
+   * @returns when ended
+   * @throws TypeError without the option `user`; SessionSyncError `forbidden`, `store_unavailable`
+   * @example
+   * app.post('/devices/revoke', async (req, res) => { await req.session.revoke(req.body.tag); res.sendStatus(204) })
+   */
+  async revoke(tag: string): Promise<void> {
+    const user = this.userNow('revoke');
+    if (typeof tag === 'string' && tag === this.tag) return this.destroy();
+    return revokeByTag(this.core, user, tag);
+  }
+
+  // The user as this handle sees it, uncommitted edits included.
+  private userNow(method: string): string | undefined {
+    const userOf = this.core.options.user;
+    if (!userOf) throw new TypeError(`session-sync: ${method}() needs the option "user"`);
+    // Data that could not be loaded must not read as "no user".
+    if (this.unavailable) {
+      throw new SessionSyncError('store_unavailable', 'session-sync: the session could not be loaded from the store', {
+        cause: this.loadError,
+      });
+    }
+    return userOf(this.draft.current());
   }
 
   /** The JSON of the session as this handle sees it. */

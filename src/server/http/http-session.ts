@@ -10,6 +10,8 @@ import type { Core } from '../engine/core.js';
 import { SessionHandle, withCallback } from '../engine/handle.js';
 import { keptData, type Keep } from '../engine/policy.js';
 import type { LiveSession } from '../engine/registry.js';
+import type { DeviceNote } from '../stores/store.js';
+import { requestDevice } from './request-device.js';
 
 /** The request as the session reads it (Express adds `secure`). */
 export type SessionRequest = IncomingMessage & {
@@ -82,6 +84,10 @@ export class HttpSession extends SessionHandle {
 
   protected get autoSync(): boolean {
     return this.core.options.autoSync;
+  }
+
+  protected override seenDevice(): DeviceNote {
+    return requestDevice(this.req, this.core.options.deviceIp);
   }
 
   /** @internal Called by the middleware when the store failed. */
@@ -289,7 +295,8 @@ export class HttpSession extends SessionHandle {
     const entry = this.issueId();
     const data = pick(taken?.data ?? {});
     const ops = Object.keys(data).map((key) => ({ op: 'set' as const, path: [key], value: data[key]! }));
-    if (ops.length > 0) await this.core.commit(entry.id, ops, { when: this.condition(entry) });
+    if (ops.length > 0)
+      await this.core.commit(entry.id, ops, { when: this.condition(entry), device: () => this.seenDevice() });
   }
 
   /**

@@ -9,6 +9,7 @@ import type { Core } from '../engine/core.js';
 import { checkDataKey, keyedClass } from '../engine/handle.js';
 import { logger } from '../log.js';
 import { HttpSession, type SessionRequest } from './http-session.js';
+import { requestDevice } from './request-device.js';
 import { isRouteRequest, serveRoute } from './route.js';
 
 const debug = logger('express');
@@ -110,17 +111,18 @@ export function sessionMiddleware(
     const signed = core.cookies.read(req.headers.cookie);
     if (signed === undefined) return go();
     const { id, issued } = signed;
+    const device = (): ReturnType<typeof requestDevice> => requestDevice(req, core.options.deviceIp);
     const live = core.registry.peek(id);
     if (live) {
       live.refs++;
       session.adoptHeld(live, issued);
-      if (live.version > 0) core.touch(id);
+      if (live.version > 0) core.touch(id, device);
       return go();
     }
     core.registry.acquire(id).then(
       (entry) => {
         session.adoptHeld(entry, issued);
-        if (entry.version > 0) core.touch(id);
+        if (entry.version > 0) core.touch(id, device);
         go();
       },
       (err: unknown) => {

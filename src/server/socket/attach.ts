@@ -21,7 +21,7 @@ import { originAllowed } from '../engine/origin.js';
 import type { LiveSession } from '../engine/registry.js';
 import { logger } from '../log.js';
 import { ROOM_PREFIX, roomOf } from './broadcast.js';
-import { cookieIssuer, handshakeDecider, handshakeOrigin } from './handshake.js';
+import { cookieIssuer, handshakeDecider, handshakeDevice, handshakeOrigin } from './handshake.js';
 import { serveProtocol } from './protocol-server.js';
 import type { SocketSide } from './side.js';
 import { SocketSession } from './socket-session.js';
@@ -167,10 +167,14 @@ class SocketBinding {
 
   private install(socket: AnySocket, session: SocketSession, entry: LiveSession | undefined, issued = 0): void {
     socket.session = session as never;
+    const { trustProxy, deviceIp } = this.core.options;
+    const device = handshakeDevice(socket.request, trustProxy, deviceIp);
+    session.seen(device);
     // Every message of the session counts as activity (idle TTL), at a bounded rate.
+    const seen = (): typeof device => device;
     socket.use((_packet, next) => {
       const live = session.live;
-      if (live && live.version > 0 && !live.ended) this.core.touch(live.id);
+      if (live && live.version > 0 && !live.ended) this.core.touch(live.id, seen);
       next();
     });
     serveProtocol(socket, this.core, session);

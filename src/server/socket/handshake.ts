@@ -9,6 +9,8 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { newId, type SignedId } from '../engine/cookie.js';
 import type { Core } from '../engine/core.js';
+import { deviceNote } from '../engine/device-notes.js';
+import type { DeviceNote } from '../stores/store.js';
 import { originAllowed } from '../engine/origin.js';
 import { logger } from '../log.js';
 
@@ -54,6 +56,22 @@ export function handshakeOrigin(req: IncomingMessage, trustProxy: boolean): stri
   const host = (trustProxy ? firstValue(req.headers['x-forwarded-host']) : undefined) ?? firstValue(req.headers.host);
   if (host === undefined) return undefined;
   return `${isSecureHandshake(req, trustProxy) ? 'https' : 'http'}://${host.toLowerCase()}`;
+}
+
+/**
+ * What a handshake says about the client: its `User-Agent`, and with `deviceIp` its address
+ * (with `trustProxy`, the first `X-Forwarded-For` entry, as Express' `trust proxy: true` takes).
+ *
+ * @param req - the handshake request
+ * @param trustProxy - option `trustProxy`
+ * @param deviceIp - option `deviceIp`
+ * @returns the note
+ * @example
+ * handshakeDevice(socket.request, false, false) // { userAgent: 'Mozilla/5.0 …' }
+ */
+export function handshakeDevice(req: IncomingMessage, trustProxy: boolean, deviceIp: boolean): DeviceNote {
+  const forwarded = trustProxy ? firstValue(req.headers['x-forwarded-for']) : undefined;
+  return deviceNote(req.headers['user-agent'], deviceIp ? (forwarded ?? req.socket?.remoteAddress) : undefined);
 }
 
 /** A handshake request as engine.io hands it to its middlewares (`_query` parsed). */

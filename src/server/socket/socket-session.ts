@@ -8,7 +8,7 @@ import { SessionSyncError, type EndReason, type JsonObject, type Op } from '../.
 import { SessionHandle } from '../engine/handle.js';
 import type { LiveSession } from '../engine/registry.js';
 import { withDefaults } from '../engine/view.js';
-import type { ApplyResult } from '../stores/store.js';
+import type { ApplyResult, DeviceNote } from '../stores/store.js';
 import { logger } from '../log.js';
 
 const debug = logger('socket');
@@ -29,6 +29,7 @@ const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
 export class SocketSession extends SessionHandle {
   private endReason: EndReason | undefined;
   private deadReason: EndReason | undefined;
+  private handshakeDevice: DeviceNote | undefined;
 
   protected get autoSync(): boolean {
     return this.core.options.autoSync;
@@ -41,6 +42,18 @@ export class SocketSession extends SessionHandle {
    */
   bind(entry: LiveSession | undefined, issued: number): void {
     this.bindEntry(entry, issued);
+  }
+
+  /**
+   * @internal What the socket's handshake said about the client (its device note).
+   * @param note - the note
+   */
+  seen(note: DeviceNote): void {
+    this.handshakeDevice = note;
+  }
+
+  protected override seenDevice(): DeviceNote | undefined {
+    return this.handshakeDevice;
   }
 
   /**
@@ -66,7 +79,12 @@ export class SocketSession extends SessionHandle {
    */
   commitMutation(ops: Op[], mutation: string): Promise<ApplyResult> {
     const entry = this.ensureEntry();
-    return this.core.commit(entry.id, ops, { when: this.condition(entry), mutation, fromClient: true });
+    return this.core.commit(entry.id, ops, {
+      when: this.condition(entry),
+      mutation,
+      fromClient: true,
+      device: () => this.seenDevice(),
+    });
   }
 
   /**

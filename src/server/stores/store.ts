@@ -2,6 +2,10 @@
  * The store interface. Every store (MemoryStore, RedisStore, yours) implements it, and the
  * rest of the server never knows which one it has. Everything that must be atomic with a
  * change happens inside `apply`. Promises only, never callbacks.
+ *
+ * Device notes (`ApplyOptions.device`, `TouchOptions.device`, and `createdAt` / `device` in
+ * what `sessionsOf` answers) are optional for a store: one that ignores them keeps working,
+ * and its sessions are listed with `createdAt: null` and an unknown device.
  */
 import type { EndReason, JsonObject, Op } from '../../shared/index.js';
 
@@ -65,6 +69,31 @@ export interface ApplyOptions {
    * change that changes something; session-sync fails loudly when a store does not.
    */
   check?: (change: CheckedChange) => void | Promise<void>;
+  /**
+   * A device note to keep with the record when this apply leaves one (created, changed, or
+   * unchanged but live): replaces the note held, beside the data and never inside it — no
+   * version bump, no change event. Optional for a store: one that ignores it lists sessions
+   * without `device`.
+   */
+  device?: DeviceNote;
+}
+
+/**
+ * What a session's requests and handshakes said about the client, kept beside its data
+ * (never in it) for `sessionsOf()`. session-sync refreshes it at most once per `ttl / 100`
+ * per session on each node.
+ */
+export interface DeviceNote {
+  /** The raw `User-Agent` header (cut to 512 characters), when there was one. */
+  userAgent?: string;
+  /** The client's IP address, only with the option `deviceIp: true`. */
+  ip?: string;
+}
+
+/** Options of `touch`. */
+export interface TouchOptions {
+  /** A device note to keep with the record (see {@link ApplyOptions.device}); ignored without a record. */
+  device?: DeviceNote;
 }
 
 /** What `apply` answers. */
@@ -112,6 +141,10 @@ export interface UserSession {
   version: number;
   /** Epoch ms of the last write or touch. */
   lastActive: number;
+  /** When the record was created (its epoch), epoch ms. Optional for a store; ours always set it. */
+  createdAt?: number;
+  /** The device note last kept (see {@link ApplyOptions.device}), when the store keeps notes and has one. */
+  device?: DeviceNote;
 }
 
 /** Options of `destroy`. */
@@ -164,9 +197,15 @@ export interface SessionStore {
   since(id: string, version: number): Promise<StoredPatch[] | undefined>;
   /** Removes the record and publishes an end event; true when there was one. */
   destroy(id: string, reason: EndReason, options?: DestroyOptions): Promise<boolean>;
-  /** Refreshes the idle lifetime without changing anything (activity). */
-  touch(id: string, ttl: number): Promise<void>;
-  /** The live sessions of a user. */
+  /**
+   * Refreshes the idle lifetime without changing anything (activity). `options.device`
+   * replaces the record's device note (no version bump, no event); a store may ignore it.
+   */
+  touch(id: string, ttl: number, options?: TouchOptions): Promise<void>;
+  /**
+   * The live sessions of a user, each with `createdAt` and `device` when the store keeps
+   * them (both optional, so a store written before them keeps working).
+   */
   sessionsOf(user: string): Promise<UserSession[]>;
   /**
    * Listens to every change and every end (destroyed, expired, evicted, regenerated), from

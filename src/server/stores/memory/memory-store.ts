@@ -22,10 +22,12 @@ import type {
   ApplyOptions,
   ApplyResult,
   DestroyOptions,
+  DeviceNote,
   SessionStore,
   StoredPatch,
   StoredSession,
   StoreEvent,
+  TouchOptions,
   UserSession,
 } from '../store.js';
 import { BORN_MARK_BYTES, BornMarks } from './born.js';
@@ -38,6 +40,20 @@ const debug = logger('memory-store');
 
 // Heap bytes of one record beyond its text: the Map entry, the id string, its table columns.
 const RECORD_OVERHEAD = 200;
+// Heap bytes of a device note beyond its strings: the object and its two slots.
+const NOTE_OVERHEAD = 40;
+
+// A copy of a device note that keeps only its non-empty strings (the caller's object is not
+// ours to hold), or undefined when it says nothing.
+function noteOf(device: DeviceNote): DeviceNote | undefined {
+  const note: DeviceNote = {};
+  if (typeof device.userAgent === 'string' && device.userAgent !== '') note.userAgent = device.userAgent;
+  if (typeof device.ip === 'string' && device.ip !== '') note.ip = device.ip;
+  return note.userAgent === undefined && note.ip === undefined ? undefined : note;
+}
+
+const noteBytes = (note: DeviceNote | undefined): number =>
+  note ? NOTE_OVERHEAD + (note.userAgent?.length ?? 0) + (note.ip?.length ?? 0) : 0;
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -107,6 +123,7 @@ export class MemoryStore implements SessionStore {
   private readonly max: number;
   private readonly maxBytes: number;
   private textBytes = 0;
+  private notesBytes = 0;
   private readonly forgetAfter: number;
   private readonly now: () => number;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -156,6 +173,7 @@ export class MemoryStore implements SessionStore {
   get bytes(): number {
     return (
       this.textBytes +
+      this.notesBytes +
       this.table.size * RECORD_OVERHEAD +
       this.history.bytes +
       this.mutations.bytes +
@@ -252,6 +270,7 @@ export class MemoryStore implements SessionStore {
       // Activity all the same; but no record for a visitor whose write changed nothing.
       if (slot < 0) return { version: 0, ops: [...ops], changed: false };
       this.renew(id, slot, now, options.ttl);
+      if (options.device) this.note(id, slot, options.device);
       if (mutation !== undefined) this.mutations.remember(id, mutation, this.table.version(slot));
       return withTimes({ version: this.table.version(slot), ops: [...ops], changed: false }, this.times(slot));
     }
@@ -298,6 +317,7 @@ export class MemoryStore implements SessionStore {
     this.textBytes += heapBytes(text) - heapBytes(table.text(slot));
     table.write(slot, text, version);
     this.renew(id, slot, now, options.ttl);
+    if (options.device) this.note(id, slot, options.device);
     if (options.user) this.index(id, slot, user);
     if (mutation !== undefined) this.mutations.remember(id, mutation, version);
     // The feed carries what JSON carries (as from RedisStore), and no one else's objects.
@@ -379,31 +399,45 @@ export class MemoryStore implements SessionStore {
   }
 
   /**
-   * Refreshes the idle lifetime (never past the absolute one); nothing when there is no record.
+   * Refreshes the idle lifetime (never past the absolute one) and, when given, replaces the
+   * device note; nothing when there is no record.
    *
    * @param id - the session id
    * @param ttl - idle lifetime in ms from now
+   * @param options - `device`: the note to keep
    */
-  async touch(id: string, ttl: number): Promise<void> {
+  async touch(id: string, ttl: number, options?: TouchOptions): Promise<void> {
     const now = this.now();
     const slot = this.live(id, now);
-    if (slot >= 0) this.renew(id, slot, now, ttl);
+    if (slot < 0) return;
+    this.renew(id, slot, now, ttl);
+    if (options?.device) this.note(id, slot, options.device);
   }
 
   /**
    * The live sessions of a user.
    *
    * @param user - the user id (option `user`)
-   * @returns `{ id, version, lastActive }` for each; `lastActive` in epoch ms
+   * @returns `{ id, version, lastActive, createdAt, device? }` for each; times in epoch ms
    */
   async sessionsOf(user: string): Promise<UserSession[]> {
     const ids = this.users.get(user);
     if (!ids) return [];
     const now = this.now();
+    const table = this.table;
     const out: UserSession[] = [];
     for (const id of [...ids]) {
       const slot = this.live(id, now);
-      if (slot >= 0) out.push({ id, version: this.table.version(slot), lastActive: this.table.active(slot) });
+      if (slot < 0) continue;
+      const entry: UserSession = {
+        id,
+        version: table.version(slot),
+        lastActive: table.active(slot),
+        createdAt: table.epoch(slot),
+      };
+      const device = table.device(slot);
+      if (device) entry.device = { ...device };
+      out.push(entry);
     }
     return out;
   }
@@ -529,9 +563,19 @@ export class MemoryStore implements SessionStore {
     if (ids.size === 0) this.users.delete(user);
   }
 
+  // The note sits in its own column, beside the data: no version, no history, no event.
+  private note(id: string, slot: number, device: DeviceNote): void {
+    const note = noteOf(device);
+    const grew = noteBytes(note) - noteBytes(this.table.device(slot));
+    this.notesBytes += grew;
+    this.table.setDevice(slot, note);
+    if (grew > 0) this.keepWithinBytes(id);
+  }
+
   private remove(id: string, slot: number, reason: EndReason): void {
     const user = this.table.user(slot);
     this.textBytes -= heapBytes(this.table.text(slot));
+    this.notesBytes -= noteBytes(this.table.device(slot));
     this.table.remove(id, slot);
     if (user !== undefined) this.unindex(id, user);
     this.history.forget(id);

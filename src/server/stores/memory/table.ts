@@ -1,10 +1,11 @@
 /**
  * Where a MemoryStore keeps its sessions, laid out for a small heap: one Map from id to a
  * slot number (a small integer, so no object per session), the numbers of every slot in
- * one Float64Array (unboxed, exact epoch ms), the data text in an array, and the user in
- * another made only once some session has a user. The layout of lru-cache, for the same
- * reason.
+ * one Float64Array (unboxed, exact epoch ms), the data text in an array, and the user and
+ * the device note each in another, made only once some session has one. The layout of
+ * lru-cache, for the same reason.
  */
+import type { DeviceNote } from '../store.js';
 
 // Per slot: version, last activity, idle deadline, absolute deadline, creation (epoch ms).
 const STRIDE = 5;
@@ -30,6 +31,7 @@ export class SessionTable {
   private numbers = new Float64Array(STRIDE * 1024);
   private readonly texts: string[] = [];
   private users: (string | undefined)[] | undefined;
+  private devices: (DeviceNote | undefined)[] | undefined;
   private readonly free: number[] = [];
 
   /** Sessions held. */
@@ -67,9 +69,11 @@ export class SessionTable {
       }
       this.texts.push(text);
       this.users?.push(undefined);
+      this.devices?.push(undefined);
     } else {
       this.texts[slot] = text;
       if (this.users) this.users[slot] = undefined;
+      if (this.devices) this.devices[slot] = undefined;
     }
     const at = slot * STRIDE;
     this.numbers[at + VERSION] = 0;
@@ -91,6 +95,7 @@ export class SessionTable {
     this.slots.delete(id);
     this.texts[slot] = ''; // lets the old text go, keeps the array's element kind
     if (this.users) this.users[slot] = undefined;
+    if (this.devices) this.devices[slot] = undefined;
     this.free.push(slot);
   }
 
@@ -176,5 +181,19 @@ export class SessionTable {
       this.users = new Array<string | undefined>(this.texts.length).fill(undefined);
     }
     this.users[slot] = user;
+  }
+
+  /** @param slot - a slot @returns its device note, if any */
+  device(slot: number): DeviceNote | undefined {
+    return this.devices?.[slot];
+  }
+
+  /** @param slot - a slot @param note - its device note, or undefined for none */
+  setDevice(slot: number, note: DeviceNote | undefined): void {
+    if (!this.devices) {
+      if (note === undefined) return;
+      this.devices = new Array<DeviceNote | undefined>(this.texts.length).fill(undefined);
+    }
+    this.devices[slot] = note;
   }
 }

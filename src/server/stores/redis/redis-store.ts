@@ -33,10 +33,12 @@ import type {
   ChangeEvent,
   ApplyResult,
   DestroyOptions,
+  DeviceNote,
   SessionStore,
   StoredPatch,
   StoredSession,
   StoreEvent,
+  TouchOptions,
   UserSession,
 } from '../store.js';
 import { COMMAND_DEFAULTS, CommandConnection, SUBSCRIBER_OVERRIDES } from './client.js';
@@ -72,6 +74,13 @@ const MAX_ATTEMPTS = 50;
 const TOMBSTONE_MS = 60_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// A device note as script arguments: 'note', User-Agent, IP ('' for none), or no note at all.
+function noteArgs(device: DeviceNote | undefined): [string, string, string] {
+  if (!device) return ['', '', ''];
+  const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+  return ['note', text(device.userAgent), text(device.ip)];
+}
 
 function positive(value: unknown, name: string, integer = false): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
@@ -308,6 +317,7 @@ export class RedisStore implements SessionStore {
             condition,
             adoptUntil,
             epoch,
+            ...noteArgs(options.device),
           ],
         ),
       )) as string[];
@@ -419,7 +429,7 @@ export class RedisStore implements SessionStore {
   }
 
   /** {@inheritDoc SessionStore.touch} */
-  async touch(id: string, ttl: number): Promise<void> {
+  async touch(id: string, ttl: number, options?: TouchOptions): Promise<void> {
     positive(ttl, 'ttl');
     const keys = sessionKeys(this.prefix, id);
     await this.conn.run('touch', (c) =>
@@ -427,7 +437,7 @@ export class RedisStore implements SessionStore {
         c,
         TOUCH,
         [keys.record, keys.history, keys.mutations, keys.order],
-        [id, this.luaPrefix, Math.ceil(ttl)],
+        [id, this.luaPrefix, Math.ceil(ttl), ...noteArgs(options?.device)],
       ),
     );
   }
@@ -438,8 +448,16 @@ export class RedisStore implements SessionStore {
       runScript(c, SESSIONS_OF, [userKey(this.prefix, user)], [this.luaPrefix, user]),
     )) as string[];
     const out: UserSession[] = [];
-    for (let i = 0; i + 2 < flat.length; i += 3) {
-      out.push({ id: flat[i]!, version: Number(flat[i + 1]), lastActive: Number(flat[i + 2]) });
+    for (let i = 0; i + 5 < flat.length; i += 6) {
+      const entry: UserSession = { id: flat[i]!, version: Number(flat[i + 1]), lastActive: Number(flat[i + 2]) };
+      const [created, userAgent, ip] = [flat[i + 3], flat[i + 4], flat[i + 5]];
+      if (created) entry.createdAt = Number(created);
+      if (userAgent || ip) {
+        entry.device = {};
+        if (userAgent) entry.device.userAgent = userAgent;
+        if (ip) entry.device.ip = ip;
+      }
+      out.push(entry);
     }
     return out;
   }

@@ -39,6 +39,13 @@ local function refresh(id, prefix, ttl, deadline, user, olduser)
   end
   return pexp
 end
+-- Replaces the device note ('ua', 'ip' fields of the record hash; '' = none) when asked.
+-- Beside the data: no version, no history, no event.
+local function note(key, mode, ua, ip)
+  if mode ~= 'note' then return end
+  if ua == '' then redis.call('HDEL', key, 'ua') else redis.call('HSET', key, 'ua', ua) end
+  if ip == '' then redis.call('HDEL', key, 'ip') else redis.call('HSET', key, 'ip', ip) end
+end
 `;
 
 /**
@@ -47,7 +54,8 @@ end
  * 6 patch text, 7 event text, 8 channel, 9 mutation id or '', 10 ttl ms, 11 absolute ms,
  * 12 history length, 13 mutation memory, 14 user mode 'keep'|'set', 15 user or '',
  * 16 condition ''|'exists'|'adopt', 17 end of the adoption window (epoch ms, for 'adopt'),
- * 18 the creation time to record when this apply creates the record (epoch ms).
+ * 18 the creation time to record when this apply creates the record (epoch ms),
+ * 19 'note' to replace the device note with 20 (User-Agent or '') and 21 (IP or ''), else ''.
  * Answers `{'dup', '<version>'}` (the version the id was first applied at),
  * `{'conflict', '<version>'}`, `{'ended'}` (the condition refused: no record may be created)
  * or `{'ok', '<version>', '<changed>', '<epoch>', '<idle deadline>'}`. The mutation check
@@ -85,6 +93,7 @@ else
   deadline = math.min(tonumber(redis.call('HGET', KEYS[1], 'a')) or (created + absolute), created + absolute)
 end
 redis.call('HSET', KEYS[1], 'a', int(deadline), 't', int(now))
+note(KEYS[1], ARGV[19], ARGV[20], ARGV[21])
 local version = current
 if changed then
   version = current + 1
@@ -117,8 +126,9 @@ return {'ok', int(version), changed and '1' or '0', redis.call('HGET', KEYS[1], 
 );
 
 /**
- * Refreshes the idle lifetime (bounded by the absolute deadline) and the user-index score.
- * KEYS: record, history, mutations, order. ARGV: 1 id, 2 prefix, 3 ttl ms. Answers 1 or 0.
+ * Refreshes the idle lifetime (bounded by the absolute deadline) and the user-index score,
+ * and replaces the device note when asked. KEYS: record, history, mutations, order.
+ * ARGV: 1 id, 2 prefix, 3 ttl ms, 4 'note' or '', 5 User-Agent or '', 6 IP or ''. Answers 1 or 0.
  */
 export const TOUCH = script(
   'touch',
@@ -126,6 +136,7 @@ export const TOUCH = script(
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local deadline = tonumber(redis.call('HGET', KEYS[1], 'a')) or (now + tonumber(ARGV[3]))
 redis.call('HSET', KEYS[1], 't', int(now))
+note(KEYS[1], ARGV[4], ARGV[5], ARGV[6])
 local user = redis.call('HGET', KEYS[1], 'u')
 refresh(ARGV[1], ARGV[2], tonumber(ARGV[3]), deadline, user, user)
 return 1
@@ -177,7 +188,8 @@ return redis.call('PUBLISH', ARGV[2], ARGV[3])
 /**
  * The live sessions of one user: prunes members whose expiry score has passed (set members
  * do not expire by themselves) and members whose record is gone or names another user.
- * KEYS: the user's zset. ARGV: 1 prefix, 2 user. Answers a flat list id, version, lastActive, ...
+ * KEYS: the user's zset. ARGV: 1 prefix, 2 user. Answers a flat list of six per session: id,
+ * version, lastActive, created, User-Agent, IP ('' for a field the record lacks).
  */
 export const SESSIONS_OF = script(
   'sessionsOf',
@@ -185,11 +197,14 @@ export const SESSIONS_OF = script(
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', int(now))
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local f = redis.call('HMGET', ARGV[1] .. 's:' .. id, 'v', 't', 'u')
+  local f = redis.call('HMGET', ARGV[1] .. 's:' .. id, 'v', 't', 'u', 'c', 'ua', 'ip')
   if f[1] and f[3] == ARGV[2] then
     out[#out + 1] = id
     out[#out + 1] = f[1]
     out[#out + 1] = f[2] or '0'
+    out[#out + 1] = f[4] or ''
+    out[#out + 1] = f[5] or ''
+    out[#out + 1] = f[6] or ''
   else
     redis.call('ZREM', KEYS[1], id)
   end
