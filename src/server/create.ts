@@ -210,7 +210,9 @@ export class SessionSync {
    * @example
    * await sync.destroy(id)
    */
-  destroy = (id: string): Promise<boolean> => this.track(this.core.destroy(id, 'destroyed'));
+  destroy = (id: string): Promise<boolean> =>
+    // A visitor here may hold the id before its first write: it must not adopt it afterwards.
+    this.track(this.core.destroy(id, 'destroyed', undefined, this.core.registry.peek(id)?.issued ?? 0));
 
   /**
    * The projected `{ version, tag, epoch, expiresIn, data }` of a request's session, to

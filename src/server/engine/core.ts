@@ -12,6 +12,7 @@ import type { ResolvedOptions, ServerLimits } from '../options.js';
 import type {
   ApplyOptions,
   ApplyResult,
+  DestroyOptions,
   SessionStore,
   StoredPatch,
   StoredSession,
@@ -56,7 +57,9 @@ export class Core extends EventEmitter {
   private readonly lastTouch = new Map<string, number>();
   // When each session's device note was last sent (at most once per ttl / 100).
   private readonly deviceNotes: DeviceNotes;
-  // Server code is trusted with more than the browser's op count per change.
+  // Server code is trusted with more than the browser's op count per change, and its values
+  // are bounded by the whole record: visible and server-only sizes are judged each on its
+  // own inside the apply, so one change may fill both (a 40 KiB token beside 40 KiB of page).
   private readonly serverLimits: ServerLimits;
   private ignoredChecks = false;
   closed = false;
@@ -70,7 +73,11 @@ export class Core extends EventEmitter {
     this.store = options.store;
     this.registry = new Registry(this.store, options.absolute);
     this.cookies = new Cookies(options.cookie, options.secrets);
-    this.serverLimits = { ...options.limits, ops: Number.MAX_SAFE_INTEGER };
+    this.serverLimits = {
+      ...options.limits,
+      ops: Number.MAX_SAFE_INTEGER,
+      size: options.limits.size + options.limits.serverSize,
+    };
     this.deviceNotes = new DeviceNotes(options.ttl / 100);
     this.unsubscribe = this.store.subscribe((event) => this.onStoreEvent(event));
     // Start connecting now; a failure shows up on first use as store_unavailable.
@@ -158,7 +165,7 @@ export class Core extends EventEmitter {
     const applyOptions: ApplyOptions = {
       ttl,
       absolute,
-      maxSize: recordLimit(this.options),
+      maxSize: recordLimit(this.options, options.fromClient === true),
       when: options.when,
       check: (change) => {
         judged = true;
@@ -223,14 +230,23 @@ export class Core extends EventEmitter {
    * @param id - the session id
    * @param reason - why
    * @param announceAfter - tell the mirrors only once this settles
+   * @param issued - when the id's cookie was issued (epoch ms; 0 unknown), so an id that never
+   *   had a record is dead too: no first write may adopt it afterwards
    * @returns true when there was a record
    */
-  async destroy(id: string, reason: EndReason, announceAfter?: PromiseLike<unknown>): Promise<boolean> {
+  async destroy(id: string, reason: EndReason, announceAfter?: PromiseLike<unknown>, issued = 0): Promise<boolean> {
     try {
-      return await this.store.destroy(id, reason, announceAfter ? { announceAfter } : undefined);
+      return await this.store.destroy(id, reason, this.destroyOptions(announceAfter, issued));
     } catch (err) {
       throw wrapStoreError(err);
     }
+  }
+
+  private destroyOptions(announceAfter: PromiseLike<unknown> | undefined, issued: number): DestroyOptions | undefined {
+    const options: DestroyOptions = {};
+    if (announceAfter) options.announceAfter = announceAfter;
+    if (issued > 0) options.adoptableUntil = issued + Math.min(this.options.ttl, this.options.absolute);
+    return options.announceAfter || options.adoptableUntil ? options : undefined;
   }
 
   /**
@@ -241,20 +257,23 @@ export class Core extends EventEmitter {
    * @param id - the session id
    * @param reason - why
    * @param announceAfter - tell the mirrors only once this settles
+   * @param issued - when the id's cookie was issued (see {@link Core.destroy})
    * @returns the record as it was, or undefined
    */
-  async take(id: string, reason: EndReason, announceAfter?: PromiseLike<unknown>): Promise<StoredSession | undefined> {
+  async take(
+    id: string,
+    reason: EndReason,
+    announceAfter?: PromiseLike<unknown>,
+    issued = 0,
+  ): Promise<StoredSession | undefined> {
     const store = this.store as SessionStore & {
-      take?: (
-        id: string,
-        reason: EndReason,
-        options?: { announceAfter?: PromiseLike<unknown> },
-      ) => Promise<StoredSession | undefined>;
+      take?: (id: string, reason: EndReason, options?: DestroyOptions) => Promise<StoredSession | undefined>;
     };
+    const options = this.destroyOptions(announceAfter, issued);
     try {
-      if (store.take) return await store.take(id, reason, announceAfter ? { announceAfter } : undefined);
+      if (store.take) return await store.take(id, reason, options);
       const found = await store.get(id);
-      await store.destroy(id, reason, announceAfter ? { announceAfter } : undefined);
+      await store.destroy(id, reason, options);
       return found;
     } catch (err) {
       throw wrapStoreError(err);

@@ -287,7 +287,7 @@ export abstract class SessionHandle {
     this.draft.discard();
     const entry = this.entry;
     if (!entry) return;
-    await this.core.destroy(entry.id, 'destroyed');
+    await this.core.destroy(entry.id, 'destroyed', undefined, this.issued);
   }
 
   /**

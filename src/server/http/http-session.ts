@@ -292,7 +292,7 @@ export class HttpSession extends SessionHandle {
     await this.settle();
     const old = this.entry;
     // Also for an id that never had a record: sockets may hold it (cookie issued early).
-    const taken = old ? await this.core.take(old.id, 'regenerated', this.finished) : undefined;
+    const taken = old ? await this.core.take(old.id, 'regenerated', this.finished, this.issued) : undefined;
     const entry = this.issueId();
     const data = pick(taken?.data ?? {});
     const ops = Object.keys(data).map((key) => ({ op: 'set' as const, path: [key], value: data[key]! }));
@@ -316,7 +316,7 @@ export class HttpSession extends SessionHandle {
     if (id === undefined) return;
     // The store first: when it fails, the visitor keeps the cookie of the session that is
     // still there, and the error goes to the caller.
-    await this.core.destroy(id, 'destroyed');
+    await this.core.destroy(id, 'destroyed', undefined, this.entry ? this.issued : 0);
     this.releaseEntry();
     this.entry = undefined;
     this.loadError = undefined;

@@ -155,6 +155,13 @@ export interface DestroyOptions {
    * the new cookie has finished.
    */
   announceAfter?: PromiseLike<unknown>;
+  /**
+   * The end of the id's adoption window (epoch ms: its cookie's issue time + min(ttl,
+   * absolute)). Until then the store remembers the id as ended even when it had no record,
+   * so a first write racing the end (a socket of a tab that never wrote, during sign-in)
+   * cannot adopt it afterwards. Absent or past: nothing more to remember.
+   */
+  adoptableUntil?: number;
 }
 
 /**

@@ -31,6 +31,7 @@ import type {
   UserSession,
 } from '../store.js';
 import { BORN_MARK_BYTES, BornMarks } from './born.js';
+import { heapBytes } from './bytes.js';
 import { MutationMemory, PatchHistory } from './history.js';
 import { SessionTable } from './table.js';
 import { logger, warn } from '../../log.js';
@@ -64,10 +65,11 @@ export interface MemoryStoreOptions {
   max?: number;
   /**
    * Most heap bytes the store's bookkeeping may take: record text, patch history, remembered
-   * mutation ids and born marks (counted as string lengths plus a fixed overhead each). Past
-   * it the store drops patch history first, then evicts the longest-idle sessions, then the
-   * oldest born marks (refusing adoption of ids issued before them). Default: a quarter of
-   * this process's heap limit (`v8.getHeapStatistics().heap_size_limit / 4`).
+   * mutation ids and born marks (each counted as the heap bytes of its characters plus a
+   * fixed overhead). Past it the store drops patch history first, then evicts the
+   * longest-idle sessions, then the oldest born marks (refusing adoption of ids issued
+   * before them). Default: a quarter of this process's heap limit
+   * (`v8.getHeapStatistics().heap_size_limit / 4`).
    */
   maxBytes?: number;
   /** How often expired sessions are swept, in ms (an unref'd timer). Default 60 000. */
@@ -163,7 +165,8 @@ export class MemoryStore implements SessionStore {
 
   /**
    * The heap bytes the store counts against `maxBytes`: record text, history, mutation ids
-   * and born marks, each as its string length plus a fixed overhead.
+   * and born marks, each as the heap bytes of its characters (two per character for text
+   * outside Latin-1, as V8 keeps it) plus a fixed overhead.
    *
    * @returns the estimate
    */
@@ -279,8 +282,11 @@ export class MemoryStore implements SessionStore {
     const version = slot >= 0 ? this.table.version(slot) : 0;
     return verdict.then(() => {
       // Only an end can have happened meanwhile (applies of this id wait): never revive it.
-      const again = this.live(id, this.now());
+      const now = this.now();
+      const again = this.live(id, now);
       if (again !== slot || (slot >= 0 && this.table.version(slot) !== version)) throw endedError();
+      // A creation is decided again: the id may have been ended meanwhile without a record.
+      if (slot < 0) assertMayCreate(options, { born: this.born.has(id, now), watermark: this.born.watermark, now });
       return this.store(id, slot, ops, options, text, user);
     });
   }
@@ -308,7 +314,7 @@ export class MemoryStore implements SessionStore {
     }
     const base = table.version(slot);
     const version = base + 1;
-    this.textBytes += text.length - table.text(slot).length;
+    this.textBytes += heapBytes(text) - heapBytes(table.text(slot));
     table.write(slot, text, version);
     this.renew(id, slot, now, options.ttl);
     if (options.device) this.note(id, slot, options.device);
@@ -373,6 +379,14 @@ export class MemoryStore implements SessionStore {
       if (user !== undefined) found.user = user;
       withTimes(found, this.times(slot));
       this.remove(id, slot, reason);
+    }
+    // An id that never had a record may still be adoptable: it ends here all the same.
+    const until = options.adoptableUntil;
+    if (until !== undefined && until > this.now() && !this.born.has(id, this.now())) {
+      this.born.mark(id, until);
+      this.born.ended(id, reason);
+      // Marks made this way count against maxBytes like any other (a flood of sign-outs).
+      this.keepWithinBytes(id);
     }
     const event: StoreEvent = { type: 'end', id, reason };
     if (options.announceAfter) {
@@ -560,7 +574,7 @@ export class MemoryStore implements SessionStore {
 
   private remove(id: string, slot: number, reason: EndReason): void {
     const user = this.table.user(slot);
-    this.textBytes -= this.table.text(slot).length;
+    this.textBytes -= heapBytes(this.table.text(slot));
     this.notesBytes -= noteBytes(this.table.device(slot));
     this.table.remove(id, slot);
     if (user !== undefined) this.unindex(id, user);

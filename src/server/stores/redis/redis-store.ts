@@ -374,7 +374,15 @@ export class RedisStore implements SessionStore {
         client,
         DESTROY,
         [keys.record, keys.history, keys.mutations, keys.order, keys.tombstone, keys.born],
-        [id, this.luaPrefix, TOMBSTONE_MS, this.channel, defer ? '' : event, reason],
+        [
+          id,
+          this.luaPrefix,
+          TOMBSTONE_MS,
+          this.channel,
+          defer ? '' : event,
+          reason,
+          Math.max(0, Math.ceil((options.adoptableUntil ?? 0) - Date.now())),
+        ],
       ),
     )) as [number, string, string, string, string];
     if (defer) {

@@ -145,12 +145,14 @@ return 1
 
 /**
  * Deletes every key of a session and its user-index membership, leaves a tombstone, records
- * the reason in the born key (when the id has one), and publishes the end event now unless
- * it is deferred ('' = deferred). The tombstone holds the reason once the end is announced
+ * the reason in the born key (when the id has one, or for ARGV[7] ms when that is longer: an
+ * id ended while its adoption window is open, record or not, can never be adopted), and
+ * publishes the end event now unless it is deferred ('' = deferred). The tombstone holds the reason once the end is announced
  * ('pending' until then), so an expiry watcher whose feed missed the announcement can still
  * end its sockets with the right reason.
  * KEYS: record, history, mutations, order, tombstone, born.
- * ARGV: 1 id, 2 prefix, 3 tombstone ms, 4 channel, 5 event text or '', 6 reason.
+ * ARGV: 1 id, 2 prefix, 3 tombstone ms, 4 channel, 5 event text or '', 6 reason, 7 ms left
+ * of the id's adoption window ('0' when unknown or closed).
  * Answers `{ existed 1|0, data text, version, user, epoch }` of the record as it was.
  */
 export const DESTROY = script(
@@ -162,7 +164,7 @@ local user = was[3]
 if user then redis.call('ZREM', ARGV[2] .. 'u:' .. user, ARGV[1]) end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 redis.call('SET', KEYS[5], ARGV[5] ~= '' and ARGV[6] or 'pending', 'PX', ARGV[3])
-local left = redis.call('PTTL', KEYS[6])
+local left = math.max(redis.call('PTTL', KEYS[6]), tonumber(ARGV[7]))
 if left > 0 then redis.call('SET', KEYS[6], ARGV[6], 'PX', left) end
 if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return {existed, was[1] or '', was[2] or '', was[3] or '', was[4] or ''}
