@@ -243,8 +243,11 @@ class SocketBinding {
     // Not held here (another node served it before): load it, and hold the socket's events
     // until it is there.
     const ready = this.side.acquire(id, false).then(
-      (entry) => {
+      async (entry) => {
+        // As on a first connect: an id neither live nor adoptable answers `ended`, then the notice.
+        const dead = await this.core.deadReason(entry, issued).catch(() => undefined);
         if (!socket.connected) return this.side.release(entry);
+        if (dead) session.markDead(dead);
         this.bind(socket, session, entry, issued);
       },
       (err: unknown) => {
