@@ -18,6 +18,7 @@ export const ROUTES = [
     path: '/untouched',
     spread: true,
     label: `ignores the session (valid cookie), ${SESSIONS} sessions`,
+    fullOnly: true, // keeps --quick under 90 s
   },
 ];
 
@@ -49,9 +50,10 @@ export async function httpBench({ quick, redisUrl, connections = 50 }) {
     ? ['bare', 'connect-redis', 'session-sync-redis']
     : ['bare', 'express-session', 'session-sync'];
   const rounds = 3;
+  const routes = ROUTES.filter((r) => !quick || !r.fullOnly);
   const duration = quick ? 1 : 10;
   const warm = quick ? 1 : 3;
-  const runs = Object.fromEntries(contenders.map((c) => [c, Object.fromEntries(ROUTES.map((r) => [r.key, []]))]));
+  const runs = Object.fromEntries(contenders.map((c) => [c, Object.fromEntries(routes.map((r) => [r.key, []]))]));
   // One server per contender for the whole run (starting one costs seconds); every round
   // still warms each up again (quick mode: once) and rotates the order, so none always runs
   // first or last.
@@ -77,7 +79,7 @@ export async function httpBench({ quick, redisUrl, connections = 50 }) {
       for (const contender of order) {
         const server = servers[contender];
         if (!quick) await measure(server, ROUTES[0], warm);
-        for (const route of ROUTES) {
+        for (const route of routes) {
           const attempts = [];
           do attempts.push(await measure(server, route, duration));
           while (!quick && attempts.length < 3 && crowdedBy(attempts.at(-1)) > CROWDED);
@@ -99,7 +101,7 @@ export async function httpBench({ quick, redisUrl, connections = 50 }) {
   const [bare, reference] = contenders;
   const rows = [];
   for (const contender of contenders) {
-    for (const route of ROUTES) {
+    for (const route of routes) {
       const mine = runs[contender][route.key];
       const base = runs[bare][route.key];
       const ref = runs[reference][route.key];
@@ -134,7 +136,7 @@ export async function httpBench({ quick, redisUrl, connections = 50 }) {
     sessions: SESSIONS,
     contenders,
     reference,
-    routes: Object.fromEntries(ROUTES.map((r) => [r.key, r.label])),
+    routes: Object.fromEntries(routes.map((r) => [r.key, r.label])),
     rows,
     runs,
   };
