@@ -27,8 +27,8 @@ function where(frame) {
  *
  * @param profile - the parsed .cpuprofile
  * @param window - { fromMicros, toMicros } on the profile's clock (process.hrtime)
- * @returns { totalMicros, byOwner, functions: [{ key, name, owner, where, caller, micros }] ,
- *   underSessionSync } — underSessionSync: time with a session-sync frame on the stack
+ * @returns { totalMicros, byOwner, byCause, functions: [{ key, name, owner, where, caller,
+ *   micros }] } — byCause charges node's JS and native frames to their nearest other caller
  */
 export function cpuWindow(profile, { fromMicros, toMicros }) {
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -43,19 +43,21 @@ export function cpuWindow(profile, { fromMicros, toMicros }) {
     }
     return '';
   };
-  const under = new Map();
-  const isUnder = (id) => {
-    if (under.has(id)) return under.get(id);
-    const mine = ownerOf(nodes.get(id).callFrame) === 'session-sync';
+  // Who caused a sample: the nearest frame that is not node's own JS or V8/C++ (the time
+  // node spends in res.setHeader is charged to whoever called it). GC and idle stay apart.
+  const causes = new Map();
+  const causeOf = (id) => {
+    if (causes.has(id)) return causes.get(id);
+    const owner = ownerOf(nodes.get(id).callFrame);
     const p = parent.get(id);
-    const result = mine || (p !== undefined && isUnder(p));
-    under.set(id, result);
+    const result = !['node', 'native', 'program'].includes(owner) ? owner : p === undefined ? owner : causeOf(p);
+    causes.set(id, result);
     return result;
   };
   const selfMicros = new Map();
   let t = profile.startTime;
   let totalMicros = 0;
-  let underSessionSync = 0;
+  const byCause = {};
   for (let i = 0; i < profile.samples.length; i++) {
     const delta = profile.timeDeltas[i] ?? 0;
     t += delta;
@@ -63,7 +65,8 @@ export function cpuWindow(profile, { fromMicros, toMicros }) {
     const id = profile.samples[i];
     selfMicros.set(id, (selfMicros.get(id) ?? 0) + delta);
     totalMicros += delta;
-    if (isUnder(id)) underSessionSync += delta;
+    const cause = causeOf(id);
+    byCause[cause] = (byCause[cause] ?? 0) + delta;
   }
   const functions = new Map();
   const byOwner = {};
@@ -87,7 +90,7 @@ export function cpuWindow(profile, { fromMicros, toMicros }) {
   return {
     totalMicros,
     byOwner,
-    underSessionSync,
+    byCause,
     functions: [...functions.values()].sort((a, b) => b.micros - a.micros),
   };
 }
