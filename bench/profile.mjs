@@ -53,7 +53,7 @@ const redis = args.redis && !args.from ? await startRedis() : undefined;
 const env = redis ? { REDIS_URL: redis.url } : {};
 
 async function withServer(contender, options, fn) {
-  const server = await startServer('http.mjs', [contender], { env: { ...env, ...options.env }, ...options });
+  const server = await startServer('http.mjs', [contender], { ...options, env: { ...env, ...options.env } });
   try {
     [server.hot, ...server.many] = await sessions(server.url, 1 + SESSIONS);
     return await fn(server);
@@ -113,7 +113,9 @@ function analyse(dir, contender, routeKey) {
   const heapN = heapServed[routeKey];
   // Profile time is wall time (a sample taken late, after the core was busy elsewhere, covers
   // the wait too): scale the non-idle samples to the CPU time the process really used per
-  // request, so µs/req stay comparable on a crowded machine.
+  // request, so µs/req stay comparable on a crowded machine. V8's "(idle)" is node's libuv
+  // poll phase outside JavaScript: waiting in epoll, but also libuv's own socket reads, so
+  // the idle share comes from busy (CPU / wall) and the event loop's idle time instead.
   const working = cpu.totalMicros - (cpu.byOwner.idle ?? 0);
   const perReq = (micros) => (micros / working) * m.server.cpuMicrosPerReq;
   const perReqOf = (map) =>

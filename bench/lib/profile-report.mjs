@@ -20,7 +20,7 @@ export function report({ contenders, routes, results, top, note }) {
     say(`### ${route.label}`);
     say();
     say(
-      '| contender | req/s (profiled) | CPU µs/req | busy | ev. loop idle | profile idle | GC (of non-idle profile) | GC pauses | GCs (s/mc) | alloc B/req (heap) | objects/req | alloc B/req (trace-gc) | core 0 / 1 to others |',
+      '| contender | req/s (profiled) | CPU µs/req | CPU busy | ev. loop idle | (idle) in profile: libuv poll phase | GC (share of the rest) | GC pauses | GCs (s/mc) | alloc B/req (heap) | objects/req | alloc B/req (trace-gc) | core 0 / 1 to others |',
     );
     say('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const c of contenders) {

@@ -53,7 +53,7 @@ async function hundred(server, trials) {
 
 export async function fanoutBench({ quick }) {
   const sessions = quick ? 100 : 1000;
-  const ms = quick ? 1500 : 10_000;
+  const ms = quick ? 1000 : 10_000;
   const rate = 10;
   const rounds = 3;
   const runs = { 'session-sync': [], raw: [] };
