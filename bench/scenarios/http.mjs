@@ -41,7 +41,7 @@ export async function sessions(url, count) {
 const summary = (xs) => round(median(xs), 3);
 const crowdedBy = (m) => Math.max(m.crowding.serverCore, m.crowding.loadCore);
 // Other people's work on this shared machine can take a pinned core in the middle of a
-// measurement; the full run measures such a window again (up to twice) and keeps the least
+// measurement; the full run measures such a window once more and keeps the least
 // crowded attempt. Every attempt stays in the raw figures.
 const CROWDED = 0.1;
 
@@ -82,7 +82,7 @@ export async function httpBench({ quick, redisUrl, connections = 50 }) {
         for (const route of routes) {
           const attempts = [];
           do attempts.push(await measure(server, route, duration));
-          while (!quick && attempts.length < 3 && crowdedBy(attempts.at(-1)) > CROWDED);
+          while (!quick && attempts.length < 2 && crowdedBy(attempts.at(-1)) > CROWDED);
           const best = attempts.reduce((a, b) => (crowdedBy(b) < crowdedBy(a) ? b : a));
           runs[contender][route.key].push({
             ...best,
