@@ -8,9 +8,10 @@
 //
 // Outputs (see package.json "exports"):
 //   dist/server.js  dist/shared.js  dist/browser.js  [dist/react.js]   ESM, one graph
-//   dist/server.cjs dist/shared.cjs dist/index.cjs                      CommonJS for Node
+//   dist/server.cjs dist/shared.cjs dist/browser.cjs [dist/react.cjs]  CommonJS, one graph
+//   dist/index.cjs                                                      `require('session-sync')`
 //   dist/session-sync.iife.min.js                                       the one browser file
-//   dist/*.d.ts (+ server/shared/index .d.cts for `require`)            declarations
+//   dist/*.d.cts (every type, once) and dist/*.d.ts (re-exports)       declarations
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import commonjs from '@rollup/plugin-commonjs';
@@ -22,9 +23,12 @@ import esbuild from 'rollup-plugin-esbuild';
 // src/react lands later (issue 5); build it as soon as its entry exists.
 const hasReact = existsSync('src/react/index.ts');
 
-const nodeEntries = { server: 'src/server/index.ts', shared: 'src/shared/index.ts' };
-const esmEntries = {
-  ...nodeEntries,
+// Every entry is built as ESM and as CommonJS: the browser and react entries too, so a
+// CommonJS test runner (Jest) can `require('session-sync/browser')`; socket.io-client,
+// idb-keyval and react stay external there as everywhere.
+const entries = {
+  server: 'src/server/index.ts',
+  shared: 'src/shared/index.ts',
   browser: 'src/browser/index.ts',
   ...(hasReact ? { react: 'src/react/index.ts' } : {}),
 };
@@ -62,16 +66,54 @@ const cjsIndexEntry = {
   },
 };
 
-/** The declarations of the `require` side import './shared.cjs', which TS maps to shared.d.cts. */
-const dtsCjsImports = {
-  name: 'dts-cjs-imports',
+/**
+ * Every type is declared ONCE, in the CommonJS-format dist/*.d.cts, and each dist/<entry>.d.ts
+ * (what `import` resolves to) only re-exports it. Two copies (one per format) would make two
+ * distinct `SessionData` interfaces and two `declare global` merges: a program mixing .ts and
+ * .cts files then fails with TS2717, and an augmentation written in one format would not reach
+ * `req.session.val` typed by the other. An ES module may import a CommonJS one in every
+ * module setting, so the ESM side can re-export the CJS declarations, not the other way round.
+ *
+ * - chunks import their siblings as './x.cjs', which TypeScript maps to x.d.cts;
+ * - dist/index.d.cts (`require('session-sync')`, the factory itself) is the template
+ *   src/server/index.d.cts with one namespace member per export of server.d.cts filled in, so
+ *   it can never miss a name the server exports.
+ */
+const dtsSingleCopy = {
+  name: 'dts-single-copy',
   renderChunk(code) {
-    return code
-      .replace(/(from\s+['"]\.\/[\w.-]+)\.d\.cts(['"])/g, '$1.cjs$2')
-      .replace(/(from\s+['"]\.\/[\w.-]+)\.js(['"])/g, '$1.cjs$2');
+    return (
+      code
+        .replace(/(from\s+['"]\.\/[\w.-]+)\.d\.cts(['"])/g, '$1.cjs$2')
+        .replace(/(from\s+['"]\.\/[\w.-]+)\.js(['"])/g, '$1.cjs$2')
+        // In a declaration file `export type { X }` and `export { X }` mean the same, but an
+        // `export import X = server.X` alias (index.d.cts) may not name a type-only export.
+        .replace(/^export type \{/gm, 'export {')
+    );
   },
-  generateBundle() {
-    this.emitFile({ type: 'asset', fileName: 'index.d.cts', source: readFileSync('src/server/index.d.cts', 'utf8') });
+  generateBundle(_, bundle) {
+    for (const chunk of Object.values(bundle)) {
+      if (chunk.type !== 'chunk' || !chunk.isEntry) continue;
+      const name = chunk.fileName.replace(/\.d\.cts$/, '');
+      const lines = [`export * from './${name}.cjs';`];
+      // `export *` skips the default export; re-export it by its own name, since a default
+      // import of a CommonJS file from an ES module means `module.exports`, not `.default`.
+      const local = /\b(\w+) as default\b/.exec(chunk.code)?.[1];
+      if (local) lines.push(`import { ${local} } from './${name}.cjs';`, `export default ${local};`);
+      this.emitFile({ type: 'asset', fileName: `${name}.d.ts`, source: lines.join('\n') + '\n' });
+    }
+    const server = bundle['server.d.cts'];
+    const members = server.exports
+      .filter((e) => e !== 'default')
+      .map((e) => `  export import ${e} = server.${e};`)
+      .join('\n');
+    const template = readFileSync('src/server/index.d.cts', 'utf8');
+    if (!template.includes('  // @exports\n')) throw new Error('src/server/index.d.cts lost its `// @exports` line');
+    this.emitFile({
+      type: 'asset',
+      fileName: 'index.d.cts',
+      source: template.replace('  // @exports\n', `${members}\n`),
+    });
   },
 };
 
@@ -106,7 +148,7 @@ export default [
   // One graph for every entry, so src/shared is one chunk (dist/shared.js) that server, browser
   // and react import, never a copy per entry.
   {
-    input: esmEntries,
+    input: entries,
     external,
     // The libraries have no side effects we rely on: react.js imports './browser.js', not also
     // a bare `import 'socket.io-client'` for the modules browser.js holds.
@@ -121,16 +163,18 @@ export default [
       chunkFileNames: '[name]-[hash].js',
     },
   },
-  // CommonJS for what Node may `require`: server and shared (the browser entries are ESM only).
+  // CommonJS for every entry (see `entries`).
   {
-    input: nodeEntries,
+    input: entries,
     external,
+    treeshake: { moduleSideEffects: (id, isExternal) => !isExternal },
     plugins: [tsJsExtension, transpile('es2022'), cjsIndexEntry],
     output: {
       dir: 'dist',
       format: 'cjs',
       exports: 'named',
       manualChunks,
+      hoistTransitiveImports: false,
       entryFileNames: '[name].cjs',
       chunkFileNames: '[name]-[hash].cjs',
     },
@@ -158,23 +202,12 @@ export default [
       plugins: [terser()],
     },
   },
-  // Declarations for every entry, bundled the same way (shared stays one file).
+  // Declarations for every entry, bundled the same way (shared stays one file): the .d.cts
+  // files hold them, the .d.ts files re-export them (see dtsSingleCopy).
   {
-    input: esmEntries,
+    input: entries,
     external,
-    plugins: [tsJsExtension, dts()],
-    output: {
-      dir: 'dist',
-      format: 'es',
-      manualChunks,
-      entryFileNames: '[name].d.ts',
-      chunkFileNames: '[name]-[hash].d.ts',
-    },
-  },
-  {
-    input: nodeEntries,
-    external,
-    plugins: [tsJsExtension, dts(), dtsCjsImports],
+    plugins: [tsJsExtension, dts({ compilerOptions: { stripInternal: true } }), dtsSingleCopy],
     output: {
       dir: 'dist',
       format: 'es',

@@ -2,7 +2,7 @@
 // The benchmarks, side by side: `npm run bench` (full) or `npm run bench -- --quick` (< 90 s).
 // Contenders run in the same run, alternating; servers pinned to core 0 and load to core 1
 // where taskset exists. Results: bench/results/latest.json and a markdown table on stdout.
-//   --only=http,propagation,lost,memory,fanout,size,stores,http-redis   run a subset
+//   --only=http,propagation,lost,memory,fanout,size,stores,devices,http-redis   run a subset
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -34,6 +34,7 @@ const { propagationBench } = await import('./scenarios/propagation.mjs');
 const { lostUpdatesBench } = await import('./scenarios/lost-updates.mjs');
 const { fanoutBench } = await import('./scenarios/fanout.mjs');
 const { storesBench } = await import('./scenarios/stores.mjs');
+const { devicesBench } = await import('./scenarios/devices.mjs');
 const { memoryBench, sizeBench } = await import('./scenarios/external.mjs');
 
 let redis;
@@ -60,6 +61,7 @@ try {
   await step('fanout', () => fanoutBench({ quick }));
   await step('size', () => sizeBench());
   await step('stores', () => storesBench({ quick, redisUrl: redis?.url }));
+  await step('devices', () => devicesBench({ quick, redisUrl: redis?.url }));
   // The Redis pair is left out of --quick (it would not fit in 90 s) unless asked for by name.
   if (redis && (!quick || only?.includes('http-redis')))
     await step('http-redis', () => httpBench({ quick, redisUrl: redis.url }));
@@ -206,6 +208,15 @@ if (st) {
     'destroyUser for a user with 100 sessions (ms, median of 5)',
     st.destroyUser100.redisMs !== undefined ? `RedisStore ${st.destroyUser100.redisMs}` : 'RedisStore: n/a',
     `MemoryStore ${st.destroyUser100.memoryMs}`,
+    'report',
+  ]);
+}
+const dv = results.devices;
+if (dv) {
+  rows.push([
+    `req.session.devices() for a user with ${dv.sessions} sessions (ms, median / p99 of ${dv.calls})`,
+    dv.redis ? `RedisStore ${dv.redis.medianMs} / ${dv.redis.p99Ms}` : 'RedisStore: n/a',
+    `MemoryStore ${dv.memory.medianMs} / ${dv.memory.p99Ms}`,
     'report',
   ]);
 }

@@ -1,7 +1,8 @@
 /**
- * "Your other sessions" for the demo (issue 10): the JSON that lists them WITHOUT their ids
- * (an id is the bearer secret of a cookie), "sign out everywhere else", and a contentless
- * nudge to a user's open pages when that user's set of sessions may have changed.
+ * "Your devices" for the demo (issues 10 and 16): the JSON that lists the user's sessions
+ * WITHOUT their ids (an id is the bearer secret of a cookie; a tag is safe to show), "Sign
+ * out" of one of them by tag, "Sign out everywhere else", and a contentless nudge to a user's
+ * open pages when that user's set of sessions may have changed.
  *
  * A session belongs to a browser and one browser's tabs share it, so "sessions" are what a
  * person calls devices.
@@ -16,7 +17,7 @@ const roomOf = (user) => `user:${user}`;
 const userOf = (data) => (typeof data?.user?.id === 'string' ? data.user.id : undefined);
 
 /**
- * Adds `GET /api/devices`, `POST /api/sign-out-others`, and the nudges.
+ * Adds `GET /api/devices`, `POST /api/devices/revoke`, `POST /api/sign-out-others`, and the nudges.
  *
  * @param {object} demo
  * @param {import('express').Express} demo.app - the Express app, after `sync.express()` and the body parsers
@@ -28,17 +29,33 @@ const userOf = (data) => (typeof data?.user?.id === 'string' ? data.user.id : un
  * addDevices({ app, io, sync, reply })
  */
 export function addDevices({ app, io, sync, reply }) {
-  // `{ user, others: { count, lastActive } }`: the other sessions of this session's user,
-  // counted, never listed. `now` lets the page say "12 s ago" whatever its own clock says.
+  // `{ user, devices: [{ tag, current, summary, createdAt, lastActive }], now }`: this user's
+  // sessions, this one first. What the page shows is chosen here: the readable summary, not
+  // the raw User-Agent. `now` lets the page say "3 min ago" whatever its own clock says.
   app.get('/api/devices', async (req, res, next) => {
     try {
       res.set('Cache-Control', 'no-store, private');
       const data = req.session.val;
-      const user = userOf(data);
-      if (user === undefined) return res.json({ user: null, others: { count: 0, lastActive: null }, now: Date.now() });
-      const others = (await sync.sessionsOf(user)).filter((s) => s.id !== req.session.id);
-      const lastActive = others.length > 0 ? Math.max(...others.map((s) => s.lastActive)) : null;
-      res.json({ user: { name: data.user.name }, others: { count: others.length, lastActive }, now: Date.now() });
+      if (userOf(data) === undefined) return res.json({ user: null, devices: [], now: Date.now() });
+      const devices = (await req.session.devices()).map(({ tag, current, device, createdAt, lastActive }) => ({
+        tag,
+        current,
+        summary: device.summary,
+        createdAt,
+        lastActive,
+      }));
+      res.json({ user: { name: data.user.name }, devices, now: Date.now() });
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  app.post('/api/devices/revoke', async (req, res, next) => {
+    try {
+      // One session of this user ends, on every node: its pages are told `session:ended` and
+      // wipe their caches. A tag that is not this user's is refused (403 forbidden).
+      await req.session.revoke(req.body?.tag);
+      reply(req, res, { ok: true });
     } catch (err) {
       next(err);
     }
@@ -66,7 +83,7 @@ export function addDevices({ app, io, sync, reply }) {
     users.set(socket.session.id, user);
     socket.join(roomOf(user));
     // A new page of this user: maybe a new device (a sign-in's sockets reconnect under the
-    // new id and land here). The others may count one more.
+    // new id and land here). The others may list one more.
     socket.to(roomOf(user)).emit(DEVICES_EVENT);
   });
 

@@ -42,7 +42,7 @@ export async function startDemo({ port = 3000, host, store, secret = process.env
     defaults: { counter: 0, prefs: { theme: 'light' } },
     // The browser may change its preferences itself; everything else goes through the server.
     clientWritable: ['prefs'],
-    // Sessions are indexed by user, for "sign out everywhere else" (issue 10).
+    // Sessions are indexed by user, for the device list and "sign out everywhere else".
     user: 'user.id',
   });
 
@@ -138,7 +138,7 @@ export async function startDemo({ port = 3000, host, store, secret = process.env
     });
   });
 
-  // "Your other sessions" and "Sign out everywhere else" (issue 10): see devices.js.
+  // "Your devices", "Sign out" of one and "Sign out everywhere else": see devices.js.
   addDevices({ app, io, sync, reply });
 
   app.use((err, req, res, next) => {

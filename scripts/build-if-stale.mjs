@@ -8,8 +8,16 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const inputs = ['src', 'rollup.config.mjs', 'package.json', 'tsconfig.json'];
-const outputs = ['index.cjs', 'server.js', 'server.cjs', 'shared.js', 'browser.js', 'session-sync.iife.min.js'];
-if (existsSync(join(root, 'src', 'react', 'index.ts'))) outputs.push('react.js');
+const outputs = [
+  'index.cjs',
+  'server.js',
+  'server.cjs',
+  'shared.js',
+  'browser.js',
+  'browser.cjs',
+  'session-sync.iife.min.js',
+];
+if (existsSync(join(root, 'src', 'react', 'index.ts'))) outputs.push('react.js', 'react.cjs');
 
 /** Newest modification time of a file or of anything under a folder. */
 function newest(path) {

@@ -10,13 +10,15 @@ import { rollup } from 'rollup';
 import { minify } from 'terser';
 import { transpile, tsJsExtension } from '../rollup.config.mjs';
 
-// The target of issue 5 is 4096 B and it is NOT met: src/browser alone is ~4.1 KB and the
-// shared protocol code it must carry (applyOps/diff, assertJson, the message guards) adds
-// ~2.5 KB (see the README's benchmark table and the closing note of that issue). Until the SDK
-// drops a feature or the target moves, CI holds the line at the measured size so it can only
-// shrink: the budget below is a ceiling against regressions, and TARGET is printed beside it.
+// The 4096 B target is NOT met. Measured per feature (removing each from the bundle): the
+// guards that check every server message, the cache and other tabs ~1.25 KB; assertJson naming
+// the path ~0.4 KB; the lifecycle the SDK must keep — writes owned by their session, the epoch
+// and deadline rules, one phase union with its transition table — ~0.4 KB; applyOps/diff for
+// optimistic writes, update() and increment(). The ceiling moved from 6800 B (protocol 1) to
+// 8100 B with protocol 3 and the lifecycle rules (measured 8005 B); CI holds it so the SDK can
+// only shrink, and TARGET is printed beside it.
 const TARGET = 4096; // bytes, min+gzip: the goal
-const BUDGET = 6800; // bytes, min+gzip: the ceiling CI enforces today
+const BUDGET = 8100; // bytes, min+gzip: the ceiling CI enforces today
 const EXCLUDED = ['socket.io-client', 'idb-keyval'];
 const VIRTUAL_IO = 'virtual:socket.io-client';
 

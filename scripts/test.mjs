@@ -17,7 +17,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const DEFAULT_GROUPS = ['shared', 'server', 'browser', 'react', 'e2e', 'build'];
+const DEFAULT_GROUPS = ['shared', 'server', 'browser', 'react', 'e2e', 'build', 'consumers'];
 const PATTERN = /\.test\.ts$/;
 // A group that runs longer than this is killed and counted as failed (CI has a hard limit).
 // The soak mode of the reliability suites runs long on purpose: no limit there unless one is set.

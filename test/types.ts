@@ -68,12 +68,21 @@ app.get('/', async (req: Request, res: Response) => {
   await req.session.synchronize({ model: 5 });
   await req.session.regenerate();
   await req.session.regenerate({ keep: false });
-  // @ts-expect-error keep is a boolean
+  await req.session.regenerate({ keep: 'exposed' });
+  await req.session.regenerate({ keep: ['prefs', 'user.name'] });
+  // @ts-expect-error keep is 'exposed', a boolean or a list of paths
   await req.session.regenerate({ keep: 'yes' });
+  req.session.regenerate((err?: unknown) => void err); // express-session's callback style
   await req.session.destroy();
+  req.session.destroy((err?: unknown) => void err);
   await req.session.reload();
-  // @ts-expect-error not a member of the session
-  req.session.save();
+  req.session.reload((err?: unknown) => void err);
+  await req.session.save();
+  req.session.save((err?: unknown) => void err);
+  await req.session.increment('visits');
+  await req.session.increment(['stats', 'likes'], 5);
+  // @ts-expect-error the step is a number
+  await req.session.increment('visits', '1');
 
   const snap: SessionSnapshot = await sync.snapshot(req);
   res.json({ session, id, version, tag, cart, name, other, missing, snap });

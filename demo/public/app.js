@@ -23,13 +23,13 @@
     userName: $('user-name'),
     error: $('error'),
     devices: $('devices'),
-    devicesText: $('devices-text'),
+    deviceList: $('device-list'),
     signOutOthers: $('sign-out-others'),
   };
 
-  // What GET /api/devices last said: a count and when the most recent other session was
-  // active, on this page's clock. Never ids: an id is the bearer secret of a cookie.
-  let others = null;
+  // What GET /api/devices last said: this user's devices by tag (never ids: an id is the
+  // bearer secret of a cookie), their times moved to this page's clock.
+  let devices = null;
   let fetching = false;
   let again = false;
 
@@ -51,7 +51,7 @@
     els.userName.textContent = user ?? '';
     els.devices.hidden = user === null;
     // Signed out: what was known belongs to the last user, not the next one.
-    if (user === null) others = null;
+    if (user === null) devices = null;
     renderStatus();
   }
 
@@ -170,7 +170,7 @@
     post('/api/sign-out');
   });
 
-  // --- your other sessions (issue 10)
+  // --- your devices (issues 10 and 16)
 
   async function refreshDevices() {
     // Only while live: a fetch to an unreachable server would only fail (and log).
@@ -181,14 +181,14 @@
       const res = await fetch('/api/devices', { headers: { Accept: 'application/json' } });
       const body = res.ok ? await res.json() : null;
       if (body && body.user) {
-        const { count, lastActive } = body.others;
-        // The server's `now` turns its timestamp into an age: the two clocks need not agree.
-        others = { count, lastActive: lastActive === null ? null : Date.now() - (body.now - lastActive) };
+        // The server's `now` turns its timestamps into ages: the two clocks need not agree.
+        const skew = Date.now() - body.now;
+        devices = body.devices.map((d) => ({ ...d, lastActive: d.lastActive + skew, createdAt: d.createdAt + skew }));
       } else {
-        others = null;
+        devices = null;
       }
     } catch {
-      // Offline meanwhile: the line keeps what it knew; the next change or status asks again.
+      // Offline meanwhile: the list keeps what it knew; the next change or status asks again.
     } finally {
       fetching = false;
       if (again) {
@@ -200,12 +200,42 @@
   }
 
   function renderDevices() {
-    els.signOutOthers.disabled = !others || others.count === 0;
-    if (!others) return void (els.devicesText.textContent = '…');
-    if (others.count === 0) return void (els.devicesText.textContent = 'none: this browser is the only one');
-    const devices = others.count === 1 ? '1 other device' : `${others.count} other devices`;
-    els.devicesText.textContent =
-      others.lastActive === null ? devices : `${devices} · last active ${ago(Date.now() - others.lastActive)}`;
+    const others = devices ? devices.filter((d) => !d.current).length : 0;
+    els.signOutOthers.disabled = others === 0;
+    if (!devices) return void els.deviceList.replaceChildren(item('…', '', null));
+    els.deviceList.replaceChildren(
+      ...devices.map((d) =>
+        d.current
+          ? item(d.summary, `this device · signed in ${ago(Date.now() - d.createdAt)}`, null)
+          : item(d.summary, `active ${ago(Date.now() - d.lastActive)}`, d.tag),
+      ),
+    );
+  }
+
+  // One device: its name, when, and (for another device) its own sign-out button, a submit
+  // of the form with its tag, so the page works without JavaScript too.
+  function item(name, when, tag) {
+    const li = document.createElement('li');
+    li.className = 'device';
+    const text = document.createElement('p');
+    const strong = document.createElement('b');
+    strong.textContent = name; // textContent only: a User-Agent is whatever the client sent
+    const small = document.createElement('span');
+    small.className = 'device-when';
+    small.textContent = when;
+    text.append(strong, small);
+    li.append(text);
+    if (tag !== null) {
+      const button = document.createElement('button');
+      button.type = 'submit';
+      button.name = 'tag';
+      button.value = tag;
+      button.className = 'quiet small';
+      button.textContent = 'Sign out';
+      button.setAttribute('aria-label', `Sign out ${name}`);
+      li.append(button);
+    }
+    return li;
   }
 
   function ago(ms) {
@@ -223,14 +253,17 @@
   session.on('status', (status) => status === 'live' && refreshDevices());
   socket.on('devices:changed', refreshDevices);
   document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && refreshDevices());
-  // "12 s ago" ages by itself; no request needed for that.
-  setInterval(() => others && others.lastActive !== null && renderDevices(), 5000);
+  // "3 min ago" ages by itself; no request needed for that.
+  setInterval(() => devices && renderDevices(), 5000);
   renderDevices();
 
   els.devices.addEventListener('submit', async (event) => {
     event.preventDefault();
-    els.signOutOthers.disabled = true;
-    await post('/api/sign-out-others');
+    const button = event.submitter;
+    if (!button) return;
+    button.disabled = true;
+    if (button === els.signOutOthers) await post('/api/sign-out-others');
+    else await post('/api/devices/revoke', { tag: button.value });
     refreshDevices();
   });
 

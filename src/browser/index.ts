@@ -1,12 +1,13 @@
 /**
  * `session-sync/browser`: the visitor's session as a live, cached, offline-tolerant
- * reactive object (DESIGN.md §4).
+ * reactive object.
  *
  * @packageDocumentation
  */
 export { createSession } from './session.js';
 export { session } from './default.js';
 export type {
+  BrowserData,
   CacheOptions,
   PathInput,
   Session,
@@ -17,4 +18,4 @@ export type {
   SyncSocket,
 } from './types.js';
 export { SessionSyncError } from '../shared/index.js';
-export type { ErrorCode, JsonObject, JsonValue } from '../shared/index.js';
+export type { ErrorCode, Exposed, JsonObject, JsonValue, SessionData } from '../shared/index.js';

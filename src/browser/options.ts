@@ -1,8 +1,10 @@
-import { parseHelloAckShape, toPath, type JsonObject } from '../shared/index.js';
+import { parseSnapshot, toPath } from '../shared/index.js';
 import type { SessionOptions, Snapshot, SyncSocket } from './types.js';
 
 /** {@link SessionOptions} checked, with every default filled in. */
-export interface Config<T extends JsonObject> {
+export interface Config {
+  /** True without a window (server rendering): no socket, no storage, no timers. */
+  server: boolean;
   url: string | undefined;
   routeUrl: string;
   name: string;
@@ -12,24 +14,10 @@ export interface Config<T extends JsonObject> {
   exclude: string[][];
   maxAge: number;
   fetch: typeof globalThis.fetch;
-  initial: Snapshot<T> | undefined;
+  initial: Snapshot | undefined;
   indexedDB: IDBFactory | null | undefined;
   timeout: number;
   log: (message: string, ...args: unknown[]) => void;
-}
-
-/**
- * Reads a snapshot-shaped value (`{ version, tag, data }`) with the protocol's guard.
- *
- * @param value - anything: a route body, a tab message, a cache entry
- * @returns the snapshot, or undefined when the shape is wrong
- * @example
- * toSnapshot({ version: 1, tag: 't', data: {} }) // { version: 1, tag: 't', data: {} }
- */
-export function toSnapshot(value: unknown): Snapshot | undefined {
-  const parsed = value && typeof value === 'object' ? parseHelloAckShape({ ...value, ok: true }) : undefined;
-  // The extra `ok` is harmless: callers destructure what they keep.
-  return parsed?.ok && 'data' in parsed.value ? parsed.value : undefined;
 }
 
 // Names the option; its TSDoc says what it takes (kept short: this ships to browsers).
@@ -55,7 +43,7 @@ function defaultLog(message: string, ...args: unknown[]): void {
  * @example
  * const config = readOptions({ route: '/api/session' })
  */
-export function readOptions<T extends JsonObject>(o: SessionOptions<T>): Config<T> {
+export function readOptions<T extends object>(o: SessionOptions<T>): Config {
   const { url, route = '/get/session', socket, cache = true, initial, channel, timeout = 1000 } = o;
   check(url === undefined || typeof url === 'string', 'url');
   check(typeof route === 'string', 'route');
@@ -65,16 +53,20 @@ export function readOptions<T extends JsonObject>(o: SessionOptions<T>): Config<
   check(Array.isArray(exclude), 'cache.exclude');
   check(maxAge >= 0, 'cache.maxAge');
   check(o.fetch === undefined || typeof o.fetch === 'function', 'fetch');
-  check(initial === undefined || toSnapshot(initial), 'initial');
+  const start = initial && parseSnapshot(initial);
+  check(!start || start.ok, 'initial');
   check(timeout > 0, 'timeout');
-  let routeUrl = '';
+  // No window: rendered on a server, where one instance serves every request.
+  const server = typeof window === 'undefined';
+  let routeUrl = route;
   try {
-    routeUrl = new URL(route, url ?? location.href).href;
+    if (!server) routeUrl = new URL(route, url ?? location.href).href;
   } catch {
     check(0, 'url');
   }
   const name = o.name ?? routeUrl;
   return {
+    server,
     url,
     routeUrl,
     name,
@@ -85,7 +77,7 @@ export function readOptions<T extends JsonObject>(o: SessionOptions<T>): Config<
     maxAge,
     // Unbound window.fetch throws "Illegal invocation" in Chrome.
     fetch: o.fetch ?? ((input, init) => fetch(input, init)),
-    initial,
+    initial: start && start.ok ? start.value : undefined,
     indexedDB: o.indexedDB === undefined ? globalThis.indexedDB : o.indexedDB,
     timeout,
     log: o.log ?? defaultLog,

@@ -1,4 +1,4 @@
-import { get, promisifyRequest, set, update, type UseStore } from 'idb-keyval';
+import { get, promisifyRequest, update, type UseStore } from 'idb-keyval';
 
 /** A key-value store that never throws and never hangs: IndexedDB when it works, memory otherwise. */
 export interface Storage {
@@ -13,6 +13,17 @@ export interface Storage {
   /** Closes the database connection. */
   close(): void;
 }
+
+let warned = false;
+/**
+ * Says once per page that IndexedDB cannot be used (missing, blocked or failing).
+ *
+ * @param why - the failure, if any
+ */
+export const warn = (why?: unknown): void => {
+  if (!warned) console.warn('session-sync: no usable IndexedDB; the session is kept in memory only', why ?? '');
+  warned = true;
+};
 
 // idb-keyval's createStore reads the global indexedDB; this one takes the factory, so tests
 // can hand in a broken one. One database, one object store, keys carry the instance's name.
@@ -53,27 +64,26 @@ export function openStorage(
 ): Storage {
   const memory = new Map<string, unknown>();
   let [store, close] = factory ? idbStore(factory) : [];
-  const guard = <R>(run: (s: UseStore) => Promise<R>): Promise<R | undefined> => {
-    if (!store) return Promise.resolve(undefined);
+  const guard = async <R>(run: (s: UseStore) => Promise<R>): Promise<R | undefined> => {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    return new Promise<R>((resolve, reject) => {
-      timer = setTimeout(reject, timeout, new Error('IndexedDB timed out'));
-      // A factory can throw synchronously (private modes, sandboxed frames): the
-      // promise constructor turns that into a rejection.
-      run(store!).then(resolve, reject);
-    }).then(
-      (value) => (clearTimeout(timer), value),
-      (err) => {
-        clearTimeout(timer);
-        if (store) {
-          store = undefined;
-          warn?.(err);
-        }
-        return undefined;
-      },
-    );
+    try {
+      return (
+        store &&
+        (await new Promise<R>((resolve, reject) => {
+          timer = setTimeout(reject, timeout, new Error('IndexedDB timed out'));
+          // A factory can throw synchronously (private modes, sandboxed frames): the
+          // promise constructor turns that into a rejection.
+          run(store!).then(resolve, reject);
+        }))
+      );
+    } catch (err) {
+      if (store) warn?.(err);
+      store = undefined;
+    } finally {
+      clearTimeout(timer);
+    }
   };
-  return {
+  const storage: Storage = {
     get persistent() {
       return !!store;
     },
@@ -81,14 +91,13 @@ export function openStorage(
       // Memory first: it holds what this page wrote, also after IndexedDB was given up.
       return (memory.has(key) ? memory.get(key) : await guard((s) => get<V>(key, s))) as V | undefined;
     },
-    async set(key, value) {
-      memory.set(key, value);
-      await guard((s) => set(key, value, s));
-    },
+    // A write is an update that ignores what was there.
+    set: (key, value) => storage.update(key, () => value),
     async update<V>(key: string, fn: (old: V | undefined) => V) {
       memory.set(key, fn(memory.get(key) as V | undefined));
       await guard((s) => update<V>(key, fn, s));
     },
     close: () => close?.(),
   };
+  return storage;
 }

@@ -1,4 +1,4 @@
-import { toSnapshot } from './options.js';
+import { parseSnapshot } from '../shared/index.js';
 import type { Snapshot } from './types.js';
 
 /** The link between tabs of one origin: whole snapshots with versions, never "please refetch". */
@@ -23,8 +23,8 @@ export function openTabs(name: string | false, receive: (snapshot: Snapshot) => 
   const channel = new BroadcastChannel(name);
   channel.onmessage = (event: MessageEvent) => {
     // Another tab may run another version of this SDK: check like any inbound message.
-    const snapshot = toSnapshot(event.data);
-    if (snapshot) receive(snapshot);
+    const parsed = parseSnapshot(event.data);
+    if (parsed.ok) receive(parsed.value);
   };
   return { post: (snapshot) => channel.postMessage(snapshot), close: () => channel.close() };
 }

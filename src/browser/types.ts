@@ -1,10 +1,13 @@
 import type { Socket } from 'socket.io-client';
 import type {
   ClientToServerEvents,
+  Exposed,
   JsonObject,
   JsonValue,
   PathInput,
   ServerToClientEvents,
+  SessionData,
+  SessionState,
   SessionSyncError,
 } from '../shared/index.js';
 
@@ -20,12 +23,18 @@ import type {
  */
 export type Status = 'loading' | 'cached' | 'live' | 'offline' | 'ended' | 'error';
 
-/** What the route answers and `snapshot(req)` returns: the exposed session at a version. */
-export interface Snapshot<T extends JsonObject = JsonObject> {
-  version: number;
-  tag: string | null;
-  data: T;
-}
+/**
+ * What the route answers and `snapshot(req)` returns: the exposed session at a version, with
+ * its record's `epoch` and the ms to its idle deadline (`expiresIn`).
+ */
+export type Snapshot<T extends object = JsonObject> = SessionState & { data: T };
+
+/**
+ * The data type of a mirror by default: your {@link SessionData} as the browser sees it, without
+ * the server-only top-level `_keys`. Augment `SessionData` once (`declare module 'session-sync'`)
+ * and `session.data`, `createSession()` and `useSession()` follow.
+ */
+export type BrowserData = Exposed<SessionData>;
 
 /** The Socket.IO client socket the SDK speaks through, typed with the protocol's events. */
 export type SyncSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -39,7 +48,7 @@ export interface CacheOptions {
 }
 
 /** Options of {@link createSession}; all optional. */
-export interface SessionOptions<T extends JsonObject = JsonObject> {
+export interface SessionOptions<T extends object = BrowserData> {
   /** Base URL of the server; default the page's origin. */
   url?: string;
   /** Path of the JSON route; default `'/get/session'`. */
@@ -50,8 +59,11 @@ export interface SessionOptions<T extends JsonObject = JsonObject> {
   cache?: boolean | CacheOptions;
   /** The fetch to GET the route with; default `globalThis.fetch` with `credentials: 'include'`. */
   fetch?: typeof globalThis.fetch;
-  /** A snapshot embedded in the page by the server's `snapshot(req)`: shown at once. */
-  initial?: Snapshot<T>;
+  /**
+   * A snapshot embedded in the page by the server's `snapshot(req)`: shown at once (`epoch`
+   * and `expiresIn` may be absent, as from an older server).
+   */
+  initial?: Omit<Snapshot<T>, 'epoch' | 'expiresIn'> & Partial<SessionState>;
   /** Names the cache and the tab channel; default the route's absolute URL. Instances with one name share both. */
   name?: string;
   /** BroadcastChannel name, or `false` for none; default `'session-sync:' + name`. */
@@ -85,7 +97,7 @@ export type { PathInput };
  * subscribe((data) => render(data))
  * await set('prefs.theme', 'dark')
  */
-export interface Session<T extends JsonObject = JsonObject> {
+export interface Session<T extends object = BrowserData> {
   /** The visible data: server state with pending writes on top. Always an object, never mutated. */
   readonly data: T;
   /** Where the mirror stands. */
@@ -102,6 +114,11 @@ export interface Session<T extends JsonObject = JsonObject> {
   readonly persistent: boolean;
   /** The same reference as `data` until something changed (for `useSyncExternalStore`). */
   getSnapshot(): T;
+  /**
+   * The data the instance started with (`initial`, or `{}`), always the same reference: what a
+   * server render showed, so hydration matches it (`useSyncExternalStore`'s third argument).
+   */
+  getServerSnapshot(): T;
   /** Reads one path of `data`. */
   get(path: PathInput): JsonValue | undefined;
   /** Calls `fn` now and after every change; returns the unsubscribe. */
@@ -114,6 +131,16 @@ export interface Session<T extends JsonObject = JsonObject> {
   set(path: PathInput, value: JsonValue): Promise<number>;
   /** Deletes a path; resolves with the server version once stored. */
   delete(path: PathInput): Promise<number>;
+  /**
+   * Adds `by` to the number at `path` (missing counts as 0): shown at once, and on the server
+   * added to whatever is there then, so concurrent increments (other tabs, devices, the
+   * server) never lose each other. Resolves with the server version once stored.
+   *
+   * @example
+   * await session.increment('likes')
+   * session.increment('cart.count', -1)
+   */
+  increment(path: PathInput, by?: number): Promise<number>;
   /** Runs `fn` on a deep copy of `data` and writes what it changed; resolves with the server version. */
   update(fn: (draft: T) => void | T): Promise<number>;
   /** GETs the route again and reconnects; also leaves `'ended'`. */

@@ -1,13 +1,13 @@
 /**
  * `session-sync/react`: React bindings over the browser mirror (React ≥ 18, an optional
- * peer dependency). Built on `useSyncExternalStore`, so renders never tear and a
- * server-rendered page hydrates with the mirror's current data.
+ * peer dependency). Built on `useSyncExternalStore`, so renders never tear; on a server
+ * (`renderToString`, streaming) the hooks read the data the instance started with, and a
+ * server-rendered page hydrates with that same data before it shows the mirror's current one.
  *
  * @packageDocumentation
  */
 import { useCallback, useRef, useSyncExternalStore } from 'react';
-import { session as defaultSession, type Session, type Status } from '../browser/index.js';
-import type { JsonObject } from '../shared/index.js';
+import { session as defaultSession, type BrowserData, type Session, type Status } from '../browser/index.js';
 
 type Selector<T, S> = (data: T) => S;
 
@@ -37,32 +37,40 @@ type Selector<T, S> = (data: T) => S;
  *   return <span>{useSession(cart, (d) => d.items?.length ?? 0)}</span>
  * }
  */
-export function useSession<T extends JsonObject = JsonObject>(): T;
-export function useSession<T extends JsonObject = JsonObject, S = T>(selector: Selector<T, S>): S;
-export function useSession<T extends JsonObject, S = T>(instance: Session<T>, selector?: Selector<T, S>): S;
-export function useSession<T extends JsonObject, S>(
+export function useSession<T extends object = BrowserData>(): T;
+export function useSession<T extends object = BrowserData, S = T>(selector: Selector<T, S>): S;
+export function useSession<T extends object, S = T>(instance: Session<T>, selector?: Selector<T, S>): S;
+export function useSession<T extends object, S>(
   instanceOrSelector?: Session<T> | Selector<T, S>,
   maybeSelector?: Selector<T, S>,
 ): S | T {
   const instance = (typeof instanceOrSelector === 'object' ? instanceOrSelector : defaultSession) as Session<T>;
   const selector = typeof instanceOrSelector === 'function' ? instanceOrSelector : maybeSelector;
-  // Memoized by (data, selector): React calls getSnapshot more than once per render and
-  // needs the same answer each time, or it loops.
-  const memo = useRef<{ data: T; selector: typeof selector; value: S | T } | undefined>(undefined);
-  const read = (): S | T => {
-    const data = instance.getSnapshot();
-    const last = memo.current;
+  // Memoized by (data, selector), one memo per source: React calls both readers more than
+  // once per render and needs the same answer each time, or it loops.
+  const memo = useRef<Record<'client' | 'server', { data: T; selector: typeof selector; value: S | T } | undefined>>({
+    client: undefined,
+    server: undefined,
+  });
+  const reader = (source: 'client' | 'server', get: () => T) => (): S | T => {
+    const data = get();
+    const last = memo.current[source];
     if (last && last.data === data && last.selector === selector) return last.value;
     const value = selector ? selector(data) : data;
-    memo.current = { data, selector, value };
+    memo.current[source] = { data, selector, value };
     return value;
   };
-  return useSyncExternalStore(instance.listen, read, read);
+  return useSyncExternalStore(
+    instance.listen,
+    reader('client', instance.getSnapshot),
+    reader('server', instance.getServerSnapshot),
+  );
 }
 
 /**
  * The mirror's status (`'loading'`, `'cached'`, `'live'`, `'offline'`, `'ended'`, `'error'`),
- * re-rendering when it changes: for a badge, or to tell "offline" from "logged out".
+ * re-rendering when it changes: for a badge, or to tell "offline" from "logged out". A server
+ * render, and the hydration of it, show `'loading'`.
  *
  * @param instance - a mirror from `createSession()`; default the default `session`
  * @returns the current status
@@ -72,8 +80,11 @@ export function useSession<T extends JsonObject, S>(
  *   return <span className={`badge ${status}`}>{status}</span>
  * }
  */
-export function useSessionStatus(instance: Session<JsonObject> = defaultSession): Status {
+export function useSessionStatus<T extends object = BrowserData>(
+  instance: Session<T> = defaultSession as Session<never>,
+): Status {
   const subscribe = useCallback((fn: () => void) => instance.on('status', fn), [instance]);
-  const read = (): Status => instance.status;
-  return useSyncExternalStore(subscribe, read, read);
+  return useSyncExternalStore(subscribe, () => instance.status, serverStatus);
 }
+
+const serverStatus = (): Status => 'loading';

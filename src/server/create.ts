@@ -3,35 +3,32 @@
  * middleware, the Socket.IO middleware and the out-of-band API.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isPlainObject, type JsonObject, type Op } from '../shared/index.js';
-import { Core, withDefaults, type SessionChange } from './engine/core.js';
-import { checkDataKey, createExpressMiddleware, HttpSession } from './http/express.js';
-import { resolveOptions, type SessionSyncOptions } from './options.js';
+import { isPlainObject, type JsonObject, type Op, type SessionSnapshot } from '../shared/index.js';
+import { Core, type SessionChange } from './engine/core.js';
+import { checkDataKey } from './engine/handle.js';
 import { project } from './engine/policy.js';
-import { attachToServer, createSocketMiddleware } from './socket/attach.js';
-import type { SessionStore, UserSession } from './stores/store.js';
+import { withDefaults } from './engine/view.js';
+import { createExpressSessionMiddleware } from './http/express-session.js';
+import { createExpressMiddleware, handleOf, httpProbe } from './http/middleware.js';
+import { routeBody } from './http/route.js';
+import { resolveOptions, type SessionSyncOptions } from './options.js';
+import { attachToServer, createSocketMiddleware, socketProbe } from './socket/attach.js';
+import { SocketSide } from './socket/side.js';
+import { endedError } from './stores/common.js';
+import type { SessionStore, WriteCondition } from './stores/store.js';
+import { userSessions, type UserSessionInfo } from './engine/devices.js';
 import type { EndReason } from '../shared/index.js';
-import {
-  endSessions,
-  listSessions,
-  opsOf,
-  updateSessions,
-  userKeyOf,
-  type SessionUpdate,
-} from './engine/user-sessions.js';
+import { endSessions, opsOf, updateSessions, userKeyOf, type SessionUpdate } from './engine/user-sessions.js';
 
 export type { SessionUpdate };
 
-/** The projected session a page may embed (`initial` of the browser SDK). */
-export interface SessionSnapshot {
-  version: number;
-  tag: string | null;
-  data: JsonObject;
-}
+export type { SessionSnapshot };
 
 /** A stored session read out of band. */
-export interface SessionRecord extends SessionSnapshot {
+export interface SessionRecord {
+  version: number;
   tag: string;
+  data: JsonObject;
   /** The user it belongs to (option `user`). */
   user?: string;
 }
@@ -52,8 +49,12 @@ export class SessionSync {
 
   /** @param options - see {@link SessionSyncOptions} */
   constructor(options: SessionSyncOptions = {}) {
-    // Before resolveOptions, which creates the default store.
-    if (isPlainObject(options) && options.key !== undefined) checkDataKey(options.key, 'option "key"');
+    // Before resolveOptions, which creates the default store. The probes only need a name.
+    if (isPlainObject(options) && options.key !== undefined) {
+      for (const probe of [httpProbe(undefined as never), socketProbe(undefined as never)]) {
+        checkDataKey(options.key, 'option "key"', probe);
+      }
+    }
     this.core = new Core(resolveOptions(options));
   }
 
@@ -87,6 +88,25 @@ export class SessionSync {
     createExpressMiddleware(this.core, defaults ?? this.core.options.defaults, key ?? this.core.options.key);
 
   /**
+   * express-session's face on the same live session, for middleware written against
+   * express-session (Passport, connect-flash, …): `req.session` IS the data (a tracked write,
+   * pushed live like any other), with express-session's members beside it (`id`, `cookie`,
+   * `regenerate(cb)`, `destroy(cb)`, `reload(cb)`, `save(cb)`, `touch()`, `resetMaxAge()`) and
+   * `req.sessionID`. Same store, cookie, route, sockets and live push as `express()`.
+   * Switching from express-session is the one `app.use(...)` line. `req.session.views++`
+   * stays last-writer-wins here (it is a plain property): use `increment()` on `express()`'s
+   * `req.session` for counters that never lose a step.
+   *
+   * @param defaults - values a session starts with (default: option `defaults`)
+   * @returns the middleware
+   * @example
+   * app.use(sync.expressSession()) // in place of app.use(session({ secret, … }))
+   * app.use(passport.session())
+   */
+  expressSession = (defaults?: JsonObject): Middleware =>
+    createExpressSessionMiddleware(this.core, defaults ?? this.core.options.defaults);
+
+  /**
    * The Socket.IO middleware for `io.use(...)`: `socket.session[key]` and the sync protocol.
    * Prefer {@link SessionSync.attach}, which also gives cookie-less handshakes a cookie.
    *
@@ -97,11 +117,12 @@ export class SessionSync {
    * io.use(sync.socketIO())
    */
   socketIO = (defaults?: JsonObject, key?: string): ((socket: unknown, next: (err?: Error) => void) => void) =>
-    createSocketMiddleware(this.core, defaults ?? this.core.options.defaults, key ?? this.core.options.key);
+    createSocketMiddleware(this.core, this.side, defaults ?? this.core.options.defaults, key ?? this.core.options.key);
 
   /**
-   * `io.use(sync.socketIO())` plus the handshake hook that issues the id cookie on a
-   * handshake that carried none.
+   * `sync.socketIO()` on every namespace of `io`, present and future, plus the handshake
+   * hooks that give a handshake without a usable cookie (none, or one naming an ended id) a
+   * fresh id cookie.
    *
    * @param io - the Socket.IO server
    * @param defaults - values a session starts with
@@ -110,7 +131,13 @@ export class SessionSync {
    * sync.attach(io)
    */
   attach = (io: unknown, defaults?: JsonObject, key?: string): void =>
-    attachToServer(this.core, io, defaults ?? this.core.options.defaults, key ?? this.core.options.key);
+    attachToServer(this.core, this.side, io, defaults ?? this.core.options.defaults, key ?? this.core.options.key);
+
+  // The Socket.IO side's state, made by the first socketIO() / attach() of this instance.
+  private socketSide: SocketSide | undefined;
+  private get side(): SocketSide {
+    return (this.socketSide ??= new SocketSide(this.core));
+  }
 
   /**
    * Reads a session out of band (all of it, server-only data included).
@@ -144,6 +171,8 @@ export class SessionSync {
     let ops: readonly Op[];
     if (typeof change === 'function') {
       const stored = await this.core.store.get(id);
+      // Only a live session can be changed: an ended one never comes back.
+      if (!stored && 'exists' in this.outOfBand(id)) throw endedError();
       ops = await opsOf(stored?.data ?? {}, change, 'update');
     } else if (Array.isArray(change)) ops = change;
     else throw new TypeError('session-sync: update(id, change) takes ops or a function');
@@ -151,8 +180,15 @@ export class SessionSync {
       const stored = await this.core.store.get(id);
       return { version: stored?.version ?? 0, changed: false };
     }
-    const result = await this.core.commit(id, ops);
+    const result = await this.core.commit(id, ops, { when: this.outOfBand(id) });
     return { version: result.version, changed: result.changed };
+  }
+
+  // Out of band, a session is changed only while it exists — or, for an id issued early that
+  // a request or socket here holds, as its first write (adopted within its window).
+  private outOfBand(id: string): WriteCondition {
+    const live = this.core.registry.peek(id);
+    return live && live.version === 0 && live.issued > 0 && !live.ended ? { adopt: live.issued } : { exists: true };
   }
 
   // Out-of-band work still running, so close() can wait for it (it may not have reached
@@ -177,8 +213,8 @@ export class SessionSync {
   destroy = (id: string): Promise<boolean> => this.track(this.core.destroy(id, 'destroyed'));
 
   /**
-   * The projected `{ version, tag, data }` of a request's session, to embed in a
-   * server-rendered page as the browser SDK's `initial`.
+   * The projected `{ version, tag, epoch, expiresIn, data }` of a request's session, to
+   * embed in a server-rendered page as the browser SDK's `initial`.
    *
    * @param req - an Express request (after `express()`), or any request with cookies
    * @returns the snapshot
@@ -188,37 +224,47 @@ export class SessionSync {
    */
   snapshot = async (req: IncomingMessage): Promise<SessionSnapshot> => {
     const expose = this.core.options.expose;
-    const session = (req as { session?: unknown }).session;
-    if (session instanceof HttpSession) {
+    const session = handleOf(req);
+    if (session) {
       // A page rendered right after a write must embed that write, with the version that
       // carries it: commit first (with autoSync off, only what synchronize() was given).
       if (this.core.options.autoSync) await session.synchronize();
       else await session.settledWork();
-      return { version: session.version, tag: session.tag, data: project(expose, session.committedView()) };
+      return routeBody(this.core, session);
     }
-    const id = this.core.readId(req.headers.cookie);
+    const id = this.core.cookies.read(req.headers.cookie)?.id;
     const defaults = this.core.options.defaults;
-    if (id === undefined) return { version: 0, tag: null, data: project(expose, defaults) };
+    const none = { version: 0, epoch: null, expiresIn: null };
+    if (id === undefined) return { ...none, tag: null, data: project(expose, defaults) };
     const stored = await this.core.store.get(id);
     return {
-      version: stored?.version ?? 0,
+      ...none,
       tag: this.core.tagOf(id),
       data: project(expose, withDefaults(stored?.data ?? {}, defaults)),
+      ...(stored && {
+        version: stored.version,
+        epoch: stored.epoch ?? null,
+        expiresIn: stored.expires === undefined ? null : Math.max(0, stored.expires - Date.now()),
+      }),
     };
   };
 
   /**
    * The live sessions of a user (option `user`): expired, evicted and destroyed sessions
    * are never listed, and a session whose user changed is listed under its new user only.
+   * Each names its device as its requests and handshakes described it (kept beside the
+   * data, never in it; refreshed at most once per `ttl / 100`).
    *
    * @param user - the user id (a number is the same user as its string)
-   * @returns `{ id, version, lastActive }` of each; `lastActive` in epoch ms
+   * @returns `{ id, tag, version, createdAt, lastActive, device }` of each; times in epoch
+   *   ms; `device` is `{ userAgent, summary }` (plus `ip` with the option `deviceIp`)
    * @throws TypeError (as a rejection) without the option `user` or for a user that is no id
    * @example
-   * const devices = await sync.sessionsOf(req.session.val.user.id)
+   * const sessions = await sync.sessionsOf(req.session.val.user.id)
+   * sessions.map((s) => s.device.summary) // ['Chrome on macOS', 'Firefox on Android']
    */
-  sessionsOf = async (user: string | number): Promise<UserSession[]> =>
-    listSessions(this.core, userKeyOf(this.core, 'sessionsOf', user));
+  sessionsOf = async (user: string | number): Promise<UserSessionInfo[]> =>
+    userSessions(this.core, userKeyOf(this.core, 'sessionsOf', user));
 
   /**
    * Ends every session of a user ("log out everywhere"), or every one but `except`. Each

@@ -17,12 +17,14 @@ export type { SessionSnapshot, SessionRecord, SessionUpdate } from './create.js'
 export type { SessionSyncOptions, Validator, WriteContext, ServerLimits } from './options.js';
 export { DEFAULT_SERVER_LIMITS } from './options.js';
 export type { SessionChange } from './engine/core.js';
-export { HttpSession } from './http/express.js';
+export type { DeviceInfo, UserDevice, UserSessionInfo } from './engine/devices.js';
+export { HttpSession } from './http/http-session.js';
 export { SocketSession } from './socket/socket-session.js';
 export type { SessionData, RequestSession, SocketSessionOf } from './types.js';
 export { SessionHandle, type SynchronizeOptions } from './engine/handle.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js';
 export { RedisStore, type RedisStoreOptions, type RedisStoreTarget } from './stores/redis/redis-store.js';
+export type { RedisClientLike, RedisClientOptions } from './stores/redis/ioredis.js';
 export type * from './stores/store.js';
 export {
   SessionSyncError,

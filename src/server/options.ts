@@ -3,7 +3,7 @@
  * naming it, as express-session does.
  */
 import { randomBytes } from 'node:crypto';
-import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { StandardSchemaV1 } from './standard-schema.js';
 import {
   DEFAULT_LIMITS,
   assertJson,
@@ -19,13 +19,13 @@ import type { SessionStore } from './stores/store.js';
 import { warnOnce } from './log.js';
 
 /** A per-path validator: any Standard Schema (zod, valibot, arktype…) or a function. */
-export type Validator = StandardSchemaV1 | ((value: unknown) => true | string);
+export type Validator = StandardSchemaV1 | ((value: unknown) => true | string | Promise<true | string>);
 
 /** What a `clientWritable` function is told about a browser write. */
 export interface WriteContext {
   /** The session id the write targets. */
   id: string;
-  /** The session's data before the write. */
+  /** The session's data the write is applied to (read inside the store's atomic apply). */
   data: JsonObject;
 }
 
@@ -35,10 +35,21 @@ export interface ServerLimits extends Limits {
   rate: number;
   /** Browser mutations a socket may send in a burst (token bucket size). */
   burst: number;
+  /**
+   * Bytes of the server-only data (what `expose` hides), judged on its own: `size` bounds
+   * only what the browser can see, so a browser's `too_large` never depends on server-only
+   * bytes. Default 64 KiB.
+   */
+  serverSize: number;
 }
 
-/** The default server limits: the protocol's, plus 20 mutations/s with bursts of 40. */
-export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({ ...DEFAULT_LIMITS, rate: 20, burst: 40 });
+/** The default server limits: the protocol's, 20 mutations/s with bursts of 40, 64 KiB of server-only data. */
+export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
+  ...DEFAULT_LIMITS,
+  rate: 20,
+  burst: 40,
+  serverSize: 64 * 1024,
+});
 
 /** The cookie attributes in force (option `cookie`, resolved). */
 export interface CookieSettings {
@@ -80,13 +91,19 @@ export interface SessionSyncOptions {
   clientWritable?:
     | readonly PathInput[]
     | Readonly<Record<string, Validator>>
-    | ((ops: readonly Op[], context: WriteContext) => boolean | string);
+    | ((ops: readonly Op[], context: WriteContext) => boolean | string | Promise<boolean | string>);
   /** Allowed origins for socket handshakes and route CORS: a list, or a function. Default: same origin. */
   origins?: readonly string[] | ((origin: string) => boolean);
   /** Limits on every input. */
   limits?: Partial<ServerLimits>;
   /** The user a session belongs to: a path (`'user.id'`) or a function, evaluated in Node. */
   user?: PathInput | ((data: JsonObject) => string | undefined);
+  /**
+   * Keep the client's IP address in each session's device note (`sessionsOf()`,
+   * `devices()`): HTTP's as Express `trust proxy` says (`req.ip`), a socket handshake's as
+   * `trustProxy` says. Default false: an IP is personal data, kept only when asked.
+   */
+  deviceIp?: boolean;
 }
 
 /** Options after checking, with defaults filled. */
@@ -106,11 +123,12 @@ export interface ResolvedOptions {
   clientWritable:
     | { paths: string[][] }
     | { validators: { path: string[]; validate: Validator }[] }
-    | { fn: (ops: readonly Op[], context: WriteContext) => boolean | string }
+    | { fn: (ops: readonly Op[], context: WriteContext) => boolean | string | Promise<boolean | string> }
     | { none: true };
   origins: { list: string[] } | { fn: (origin: string) => boolean } | { sameOrigin: true };
   limits: ServerLimits;
   user: ((data: JsonObject) => string | undefined) | undefined;
+  deviceIp: boolean;
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -130,6 +148,7 @@ const KNOWN = new Set([
   'origins',
   'limits',
   'user',
+  'deviceIp',
 ]);
 
 function bad(name: string, expected: string, got: unknown): TypeError {
@@ -258,7 +277,8 @@ function resolveExpose(value: unknown): ResolvedOptions['expose'] {
 
 function resolveWritable(value: unknown): ResolvedOptions['clientWritable'] {
   if (value === undefined) return { none: true };
-  if (typeof value === 'function') return { fn: value as (ops: readonly Op[], c: WriteContext) => boolean | string };
+  if (typeof value === 'function')
+    return { fn: value as (ops: readonly Op[], c: WriteContext) => boolean | string | Promise<boolean | string> };
   if (Array.isArray(value)) return { paths: value.map((p, i) => toPath(p, `clientWritable[${i}]`)) };
   if (isPlainObject(value)) {
     return {
@@ -376,6 +396,7 @@ export function resolveOptions(input: SessionSyncOptions = {}): ResolvedOptions 
   }
   if (o.trustProxy !== undefined && typeof o.trustProxy !== 'boolean')
     throw bad('trustProxy', 'a boolean', o.trustProxy);
+  if (o.deviceIp !== undefined && typeof o.deviceIp !== 'boolean') throw bad('deviceIp', 'a boolean', o.deviceIp);
   if (o.store !== undefined && !isStore(o.store)) {
     throw bad(
       'store',
@@ -409,5 +430,6 @@ export function resolveOptions(input: SessionSyncOptions = {}): ResolvedOptions 
     origins,
     limits,
     user,
+    deviceIp: (o.deviceIp as boolean | undefined) ?? false,
   };
 }

@@ -5,7 +5,7 @@
  */
 import type { DefaultEventsMap } from 'socket.io';
 import type { SessionData } from '../shared/index.js';
-import type { HttpSession } from './http/express.js';
+import type { HttpSession } from './http/http-session.js';
 import type { SocketSession } from './socket/socket-session.js';
 
 export type { SessionData };

@@ -31,6 +31,7 @@ import {
 } from './protocol.js';
 
 const fail = (code: ErrorCode, message: string): ErrorAck => ({ ok: false, code, message });
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const isVersion = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 // Charges one part of a value as JSON.stringify writes it (a key with `asKey`); false once
@@ -106,11 +107,6 @@ function checkKey(key: unknown, limits: Limits): ErrorAck | undefined {
   return undefined;
 }
 
-// Names an unknown op kind in a message without ever calling the peer's toString.
-function describeKind(kind: unknown): string {
-  return typeof kind === 'string' ? JSON.stringify(kind.slice(0, 40)) : typeof kind;
-}
-
 function opsWith(input: unknown, limits: Limits, budget: Budget): Parsed<Op[]> {
   if (!Array.isArray(input)) return fail('invalid', 'ops must be an array');
   if (input.length > limits.ops) return fail('too_large', `more than ${limits.ops} ops in one change`);
@@ -118,9 +114,14 @@ function opsWith(input: unknown, limits: Limits, budget: Budget): Parsed<Op[]> {
   const charge = budget?.(limits.size); // one budget for all the set values of a change
   for (const raw of input as unknown[]) {
     if (!isPlainObject(raw)) return fail('invalid', 'each op must be an object');
-    const kind = raw.op;
-    if (kind !== 'set' && kind !== 'del' && kind !== 'inc') return fail('invalid', `unknown op ${describeKind(kind)}`);
-    const path = raw.path;
+    const { op: kind, path, by } = raw;
+    if (kind !== 'set' && kind !== 'del' && kind !== 'inc') {
+      // Names the kind without ever calling the peer's toString.
+      return fail(
+        'invalid',
+        `unknown op ${typeof kind === 'string' ? JSON.stringify(kind.slice(0, 40)) : typeof kind}`,
+      );
+    }
     if (!Array.isArray(path) || path.length === 0) return fail('invalid', 'op.path must be a non-empty array of keys');
     if (path.length > limits.depth) return fail('too_large', `path deeper than ${limits.depth} levels`);
     for (const key of path as unknown[]) {
@@ -128,27 +129,23 @@ function opsWith(input: unknown, limits: Limits, budget: Budget): Parsed<Op[]> {
       if (bad) return bad;
     }
     const keys = [...(path as string[])];
-    if (kind === 'del') {
-      if (Object.keys(raw).some((k) => k !== 'op' && k !== 'path'))
-        return fail('invalid', 'a del op has only op and path');
-      ops.push({ op: 'del', path: keys });
+    if (kind === 'set') {
+      if (!Object.prototype.hasOwnProperty.call(raw, 'value')) return fail('invalid', 'a set op needs a value');
+      const bad = checkValue(raw.value, keys.length, limits, charge);
+      if (bad) return bad;
+      ops.push({ op: 'set', path: keys, value: raw.value as JsonValue });
       continue;
     }
-    if (kind === 'inc') {
-      const by = raw.by;
-      if (typeof by !== 'number' || !Number.isFinite(by)) return fail('invalid', 'an inc op needs a finite number by');
-      if (Object.keys(raw).some((k) => k !== 'op' && k !== 'path' && k !== 'by'))
-        return fail('invalid', 'an inc op has only op, path and by');
-      if (charge && !charge(by)) return fail('too_large', `value larger than ${limits.size} bytes`);
-      ops.push({ op: 'inc', path: keys, by });
-      continue;
-    }
-    if (!Object.prototype.hasOwnProperty.call(raw, 'value')) return fail('invalid', 'a set op needs a value');
-    const bad = checkValue(raw.value, keys.length, limits, charge);
-    if (bad) return bad;
-    ops.push({ op: 'set', path: keys, value: raw.value as JsonValue });
+    // Number.isFinite does not coerce: anything but a finite number is refused.
+    if (kind === 'inc' && !Number.isFinite(by)) return fail('invalid', 'an inc op needs a finite number by');
+    const fields = kind === 'del' ? ['op', 'path'] : ['op', 'path', 'by'];
+    if (Object.keys(raw).some((k) => !fields.includes(k)))
+      return fail('invalid', `a ${kind} op has only ${fields.join(', ')}`);
+    if (kind === 'del') ops.push({ op: 'del', path: keys });
+    else if (charge && !charge(by)) return fail('too_large', `value larger than ${limits.size} bytes`);
+    else ops.push({ op: 'inc', path: keys, by: by as number });
   }
-  return { ok: true, value: ops };
+  return ok(ops);
 }
 
 /**
@@ -211,7 +208,7 @@ export function parseHello(input: unknown): Parsed<HelloMessage> {
     if (input.epoch !== null && !isVersion(input.epoch)) return fail('invalid', 'hello.epoch must be a time or null');
     hello.epoch = input.epoch;
   }
-  return { ok: true, value: hello };
+  return ok(hello);
 }
 
 /**
@@ -234,7 +231,7 @@ export function parseMutate(input: unknown, limits: Limits = DEFAULT_LIMITS): Pa
   if (!isVersion(base)) return fail('invalid', 'mutate.base must be a non-negative integer');
   const ops = parseOps(input.ops, limits);
   if (!ops.ok) return ops;
-  return { ok: true, value: { mutation, base, ops: ops.value } };
+  return ok({ mutation, base, ops: ops.value });
 }
 
 // The answers below come from the server: only the browser reads their messages (in its
@@ -248,11 +245,11 @@ function patchWith(input: unknown, limits: Limits, budget: Budget): Parsed<Patch
     return fail('invalid', 'bad patch mutation');
   }
   // A patch can carry a whole session, so only the session size bounds its ops.
-  const ops = opsWith(input.ops, { ...limits, ops: Number.MAX_SAFE_INTEGER }, budget);
+  const ops = opsWith(input.ops, { ...limits, ops: Infinity }, budget);
   if (!ops.ok) return ops;
   const patch: PatchMessage = { version, base, ops: ops.value };
   if (mutation !== undefined) patch.mutation = mutation as string;
-  return { ok: true, value: patch };
+  return ok(patch);
 }
 
 /**
@@ -294,13 +291,12 @@ export function parseEnded(input: unknown): Parsed<EndedMessage> {
   if (!isPlainObject(input) || !(END_REASONS as readonly unknown[]).includes(input.reason)) {
     return fail('invalid', 'bad ended reason');
   }
-  return { ok: true, value: { reason: input.reason as EndReason } };
+  return ok({ reason: input.reason as EndReason });
 }
 
 function parseErrorAck(input: JsonObject): ErrorAck {
-  const code = typeof input.code === 'string' ? input.code : 'internal';
-  const message = typeof input.message === 'string' ? input.message : 'refused';
-  return { ok: false, code: isErrorCode(code) ? code : 'internal', message };
+  const { code, message } = input;
+  return fail(isErrorCode(code) ? code : 'internal', typeof message === 'string' ? message : 'refused');
 }
 
 // An optional number or null field of an answer: absent reads as null (an older server).
@@ -321,15 +317,15 @@ function dataWith(data: unknown, limits: Limits, budget: Budget): Parsed<JsonObj
   if (!isPlainObject(data)) return fail('invalid', 'bad session data');
   const size = limits.size * 4; // data the server holds may exceed one change's limit
   const bad = checkValue(data, 0, { ...limits, size }, budget?.(size));
-  return bad ?? { ok: true, value: data };
+  return bad ?? ok(data);
 }
 
 function helloAckWith(input: unknown, limits: Limits, budget: Budget): Parsed<HelloAck> {
   if (!isPlainObject(input) || typeof input.ok !== 'boolean') return fail('invalid', 'bad hello ack');
-  if (!input.ok) return { ok: true, value: parseErrorAck(input) };
+  if (!input.ok) return ok(parseErrorAck(input));
   const state = stateOf(input);
   if (!state) return fail('invalid', 'bad hello ack version');
-  if (input.unchanged === true) return { ok: true, value: { ok: true, ...state, unchanged: true } };
+  if (input.unchanged === true) return ok({ ok: true, ...state, unchanged: true });
   if (Array.isArray(input.patches)) {
     const patches: PatchMessage[] = [];
     for (const raw of input.patches as unknown[]) {
@@ -337,11 +333,11 @@ function helloAckWith(input: unknown, limits: Limits, budget: Budget): Parsed<He
       if (!p.ok) return p;
       patches.push(p.value);
     }
-    return { ok: true, value: { ok: true, ...state, patches } };
+    return ok({ ok: true, ...state, patches });
   }
   if (input.data === undefined) return fail('invalid', 'bad hello ack');
   const data = dataWith(input.data, limits, budget);
-  return data.ok ? { ok: true, value: { ok: true, ...state, data: data.value } } : data;
+  return data.ok ? ok({ ok: true, ...state, data: data.value }) : data;
 }
 
 /**
@@ -359,7 +355,7 @@ export function parseSnapshot(input: unknown, limits: Limits = DEFAULT_LIMITS): 
   const state = isPlainObject(input) ? stateOf(input) : undefined;
   if (!state) return fail('invalid', 'bad session snapshot');
   const data = dataWith((input as JsonObject).data, limits, undefined);
-  return data.ok ? { ok: true, value: { ...state, data: data.value } } : data;
+  return data.ok ? ok({ ...state, data: data.value }) : data;
 }
 
 /**
@@ -399,7 +395,7 @@ export function parseHelloAckShape(input: unknown, limits: Limits = DEFAULT_LIMI
  */
 export function parseMutateAck(input: unknown): Parsed<MutateAck> {
   if (!isPlainObject(input) || typeof input.ok !== 'boolean') return fail('invalid', 'bad mutate ack');
-  if (!input.ok) return { ok: true, value: parseErrorAck(input) };
+  if (!input.ok) return ok(parseErrorAck(input));
   if (!isVersion(input.version)) return fail('invalid', 'bad mutate ack version');
-  return { ok: true, value: { ok: true, version: input.version } };
+  return ok({ ok: true, version: input.version });
 }

@@ -65,57 +65,52 @@ export function findNonJson(
 ): { path: (string | number)[]; problem: string } | undefined {
   // An explicit stack instead of recursion: a value thousands of levels deep must get its
   // answer (and the depth limit its clear error later), not a RangeError. Each frame is an
-  // array or object being walked, the key it sits under, and the next index to visit.
-  type Frame = { node: JsonValue[] | JsonObject; key: string | number; keys: string[] | undefined; next: number };
+  // array or object being walked, its keys (none for an array: its indexes), the next one to
+  // visit and the key the container sits under.
+  type Frame = [
+    node: Record<string | number, unknown>,
+    keys: string[] | undefined,
+    next: number,
+    key?: string | number,
+  ];
   const stack: Frame[] = [];
-  const ancestors = new Set<object>(); // the containers on the stack: meeting one again is a cycle
-  // Checks the value under `key` of the top frame (the root: no key), entering a container.
-  const visit = (v: unknown, key?: string | number, problem?: string) => {
-    if (!problem) {
-      if (v === null || typeof v === 'string' || typeof v === 'boolean' || Number.isFinite(v)) return undefined;
-      const array = Array.isArray(v);
-      if (!array && !isPlainObject(v)) problem = `is ${describe(v)}`;
-      else if (ancestors.has(v as object)) problem = 'is a cycle';
-      else if (!array && Object.getOwnPropertySymbols(v).length > 0) problem = 'has symbol keys';
+  const ancestors = new Set<unknown>(); // the containers on the stack: meeting one again is a cycle
+  let key: string | number | undefined;
+  let problem: string | undefined;
+  for (;;) {
+    // Checks `value` (under `key` of the top frame; the root has none), entering a container.
+    if (
+      !problem &&
+      value !== null &&
+      typeof value !== 'string' &&
+      typeof value !== 'boolean' &&
+      !Number.isFinite(value)
+    ) {
+      const array = Array.isArray(value);
+      if (!array && !isPlainObject(value)) problem = `is ${describe(value)}`;
+      else if (ancestors.has(value)) problem = 'is a cycle';
+      else if (!array && Object.getOwnPropertySymbols(value).length > 0) problem = 'has symbol keys';
       else {
-        stack.push({
-          node: v as JsonObject,
-          key: key ?? '',
-          keys: array ? undefined : Object.keys(v as object),
-          next: 0,
-        });
-        ancestors.add(v as object);
-        return undefined;
+        stack.push([value as JsonObject, array ? undefined : Object.keys(value as object), 0, key]);
+        ancestors.add(value);
       }
     }
-    const keys = [...path, ...stack.slice(1).map((frame) => frame.key)];
-    return { path: key === undefined ? keys : [...keys, key], problem };
-  };
-  let found = visit(value);
-  while (!found && stack.length > 0) {
-    const frame = stack[stack.length - 1]!;
-    const { node, keys } = frame;
-    if (frame.next >= (keys ?? (node as JsonValue[])).length) {
-      ancestors.delete(node);
-      stack.pop();
-      continue;
+    if (problem) {
+      const keys = [...path, ...stack.slice(1).map((frame) => frame[3]!)];
+      return { path: key === undefined ? keys : [...keys, key], problem };
     }
-    const index = frame.next++;
-    const key = keys ? keys[index]! : index;
-    found = visit(
-      (node as Record<string | number, unknown>)[key],
-      key,
-      keys
-        ? FORBIDDEN_KEYS.has(key as string)
-          ? 'uses a forbidden key'
-          : undefined
-        : // Holes in sparse arrays read as undefined and would turn into null.
-          index in node
-          ? undefined
-          : 'is a hole in a sparse array',
-    );
+    let top: Frame | undefined;
+    while ((top = stack[stack.length - 1]) && top[2] >= (top[1] ?? (top[0] as unknown as unknown[])).length)
+      ancestors.delete(stack.pop()![0]);
+    if (!top) return undefined;
+    const [node, keys] = top;
+    const index = top[2]++;
+    key = keys ? keys[index]! : index;
+    value = node[key];
+    if (keys) {
+      if (FORBIDDEN_KEYS.has(key as string)) problem = 'uses a forbidden key';
+    } else if (!(index in node)) problem = 'is a hole in a sparse array'; // it would turn into null
   }
-  return found;
 }
 
 /**

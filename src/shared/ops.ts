@@ -44,8 +44,9 @@ export interface ApplyOutcome {
 
 const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
-function invalid(path: readonly string[], why: string): SessionSyncError {
-  return new SessionSyncError('invalid', `session-sync: ${formatPath(path)} ${why}`);
+// Names the path up to `depth` (the key that failed) in the message.
+function invalid(path: readonly string[], depth: number, why: string): SessionSyncError {
+  return new SessionSyncError('invalid', `session-sync: ${formatPath(path.slice(0, depth + 1))} ${why}`);
 }
 
 // Copy-on-write of one object node: the input is never mutated. A replaced key keeps its
@@ -57,39 +58,35 @@ function withKey(node: JsonObject, key: string, value: JsonValue | undefined): J
 }
 
 function increment(current: JsonValue | undefined, op: IncOp, exists: boolean): number {
-  if (typeof op.by !== 'number' || !Number.isFinite(op.by))
-    throw invalid(op.path, 'cannot be incremented by a non-finite number');
-  if (exists && typeof current !== 'number') throw invalid(op.path, 'is not a number, so it cannot be incremented');
+  const depth = op.path.length - 1;
+  if (exists && typeof current !== 'number')
+    throw invalid(op.path, depth, 'is not a number, so it cannot be incremented');
   const result = ((current as number | undefined) ?? 0) + op.by;
-  if (!Number.isFinite(result)) throw invalid(op.path, 'would not be a finite number after the increment');
+  // Number.isFinite does not coerce: a step that is not a number fails here too.
+  if (!Number.isFinite(op.by) || !Number.isFinite(result))
+    throw invalid(op.path, depth, 'would not stay a finite number');
   return result;
 }
 
 function applyOne(node: JsonObject, op: Op, depth: number): JsonObject {
   const key = op.path[depth]!;
-  if (FORBIDDEN_KEYS.has(key)) throw invalid(op.path.slice(0, depth + 1), 'uses a forbidden key');
-  const last = depth === op.path.length - 1;
+  if (FORBIDDEN_KEYS.has(key)) throw invalid(op.path, depth, 'uses a forbidden key');
   const exists = has(node, key);
   const current = exists ? node[key] : undefined;
-  if (last) {
+  if (depth === op.path.length - 1) {
     if (op.op === 'del') return exists ? withKey(node, key, undefined) : node;
     if (op.op === 'inc') return withKey(node, key, increment(current, op, exists));
-    if (exists && jsonEqual(current, op.value)) return node;
-    return withKey(node, key, cloneJson(op.value));
+    return exists && jsonEqual(current, op.value) ? node : withKey(node, key, cloneJson(op.value));
   }
-  if (Array.isArray(current)) {
-    // Arrays are values: index-level ops would let two concurrent pushes collide silently.
-    throw invalid(op.path.slice(0, depth + 1), 'is an array; set the whole array instead');
+  // Arrays are values: index-level ops would let two concurrent pushes collide silently.
+  if (Array.isArray(current)) throw invalid(op.path, depth, 'is an array; set the whole array instead');
+  if (!isPlainObject(current)) {
+    // Nothing can be under a primitive or a missing key: nothing to delete.
+    if (op.op === 'del') return node;
+    if (exists) throw invalid(op.path, depth, 'is not an object, so nothing can be set under it');
   }
-  if (exists && !isPlainObject(current)) {
-    if (op.op === 'del') return node; // nothing can be under a primitive: nothing to delete
-    throw invalid(op.path.slice(0, depth + 1), 'is not an object, so nothing can be set under it');
-  }
-  if (!exists && op.op === 'del') return node;
-  const child = exists ? (current as JsonObject) : {};
-  const next = applyOne(child, op, depth + 1);
-  if (next === child && exists) return node;
-  return withKey(node, key, next);
+  const next = applyOne((current as JsonObject | undefined) ?? {}, op, depth + 1);
+  return next === current ? node : withKey(node, key, next);
 }
 
 /**
@@ -115,15 +112,15 @@ function applyOne(node: JsonObject, op: Op, depth: number): JsonObject {
 export function applyOps(data: JsonObject, ops: readonly Op[]): ApplyOutcome {
   let root = data;
   for (const op of ops) {
-    if (op.path.length === 0) throw invalid([], 'cannot be replaced; ops need a non-empty path');
+    if (op.path.length === 0) throw invalid([], 0, 'cannot be replaced: ops need a non-empty path');
     // Without this, `undefined` would act as a delete and a Date would be stored as {}.
     if (op.op === 'set') assertJson(op.value, [...op.path]);
     root = applyOne(root, op, 0);
   }
   // Ops that change something and then undo it (set a:2, set a:1) change nothing as a whole,
   // so the version must not move; only the touched branches are compared.
-  if (root !== data && jsonEqual(root, data)) return { data, changed: false };
-  return { data: root, changed: root !== data };
+  const changed = root !== data && !jsonEqual(root, data);
+  return { data: changed ? root : data, changed };
 }
 
 /**
@@ -146,14 +143,11 @@ export function diff(before: JsonObject, after: JsonObject, path: string[] = [])
   }
   for (const key of Object.keys(after)) {
     const a = after[key]!;
-    if (!has(before, key)) {
-      ops.push({ op: 'set', path: [...path, key], value: a });
-      continue;
-    }
     const b = before[key];
-    if (b === a) continue;
-    if (isPlainObject(a) && isPlainObject(b)) ops.push(...diff(b, a, [...path, key]));
-    else if (!jsonEqual(a, b)) ops.push({ op: 'set', path: [...path, key], value: a });
+    const known = has(before, key);
+    // An object on both sides is compared key by key (diff of two equal ones is empty).
+    if (known && isPlainObject(a) && isPlainObject(b)) ops.push(...diff(b, a, [...path, key]));
+    else if (!known || !jsonEqual(a, b)) ops.push({ op: 'set', path: [...path, key], value: a });
   }
   return ops;
 }

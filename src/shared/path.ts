@@ -17,17 +17,12 @@ export type PathInput = string | readonly string[];
  * toPath('prefs.theme') // ['prefs', 'theme']
  */
 export function toPath(input: PathInput, name = 'path'): string[] {
-  const keys = typeof input === 'string' ? input.split('.') : Array.isArray(input) ? [...input] : undefined;
-  if (!keys || keys.length === 0) {
-    throw new TypeError(`session-sync: ${name} must be a dot string or an array of keys`);
-  }
+  const keys = typeof input === 'string' ? input.split('.') : Array.isArray(input) ? [...input] : [];
+  const refuse = (why: string): TypeError => new TypeError(`session-sync: ${name} ${why}`);
+  if (keys.length === 0) throw refuse('must be a dot string or an array of keys');
   for (const key of keys) {
-    if (typeof key !== 'string' || key === '') {
-      throw new TypeError(`session-sync: ${name} has an empty or non-string key: ${JSON.stringify(input)}`);
-    }
-    if (FORBIDDEN_KEYS.has(key)) {
-      throw new TypeError(`session-sync: ${name} uses the forbidden key "${key}"`);
-    }
+    if (typeof key !== 'string' || key === '') throw refuse(`has an empty or non-string key: ${JSON.stringify(input)}`);
+    if (FORBIDDEN_KEYS.has(key)) throw refuse(`uses the forbidden key "${key}"`);
   }
   return keys;
 }

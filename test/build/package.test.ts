@@ -1,7 +1,7 @@
 // The built package, as users get it: run after `npm run build` (npm test builds first).
 // It resolves `session-sync` by name, through package.json "exports" (Node's self-reference),
 // so a wrong exports map fails here, not in a user's app.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +38,7 @@ layout('every file named by exports, main, types and unpkg exists', () => {
   for (const file of namedFiles()) assert.ok(existsSync(join(root, file)), `${file} is missing: run npm run build`);
 });
 
-layout('each subpath lists types first, and browser and react are ESM only', () => {
+layout('each subpath lists types first, and every entry has import and require', () => {
   for (const subpath of ['.', './server', './shared', './browser', ...(hasReact ? ['./react'] : [])]) {
     const target = pkg.exports[subpath];
     assert.ok(target, `exports["${subpath}"] is missing`);
@@ -47,18 +47,24 @@ layout('each subpath lists types first, and browser and react are ESM only', () 
       assert.is(Object.keys(block)[0], 'types', `exports["${subpath}"]: "types" must come first`);
     }
   }
-  for (const subpath of ['.', './server', './shared']) {
+  // browser and react too: CommonJS test runners (Jest) `require('session-sync/browser')`.
+  for (const subpath of ['.', './server', './shared', './browser', ...(hasReact ? ['./react'] : [])]) {
     assert.ok(pkg.exports[subpath].import && pkg.exports[subpath].require, `${subpath} needs import and require`);
   }
-  for (const subpath of ['./browser', './react']) assert.not.ok(pkg.exports[subpath].require, `${subpath}: ESM only`);
 });
 
 layout('the require side ships .cjs code with .d.cts types', () => {
-  for (const subpath of ['.', './server', './shared']) {
+  for (const subpath of ['.', './server', './shared', './browser', ...(hasReact ? ['./react'] : [])]) {
     assert.match(pkg.exports[subpath].require.default, /\.cjs$/);
     assert.match(pkg.exports[subpath].require.types, /\.d\.cts$/);
   }
-  for (const file of ['index.d.cts', 'server.d.cts', 'shared.d.cts']) {
+  for (const file of [
+    'index.d.cts',
+    'server.d.cts',
+    'shared.d.cts',
+    'browser.d.cts',
+    ...(hasReact ? ['react.d.cts'] : []),
+  ]) {
     // TypeScript maps './x.cjs' to x.d.cts; a '.js' or '.d.cts' specifier would not resolve.
     for (const [, spec] of read(file).matchAll(/from\s+['"](\.[^'"]+)['"]/g)) {
       assert.match(spec!, /\.cjs$/, `${file} imports ${spec}`);
@@ -69,10 +75,75 @@ layout('the require side ships .cjs code with .d.cts types', () => {
 layout('every entry has its declarations', () => {
   for (const name of ['server', 'shared', 'browser', ...(hasReact ? ['react'] : [])]) {
     assert.ok(existsSync(dist(`${name}.d.ts`)), `dist/${name}.d.ts`);
+    assert.ok(existsSync(dist(`${name}.d.cts`)), `dist/${name}.d.cts`);
   }
 });
 
+layout('node10 resolution finds every subpath through typesVersions, and the root through types', () => {
+  assert.is(pkg.types, pkg.exports['.'].require.types, 'node10 is CommonJS: the root types are those of require');
+  for (const name of ['server', 'shared', 'browser', ...(hasReact ? ['react'] : [])]) {
+    assert.equal(pkg.typesVersions['*'][name], [pkg.exports[`./${name}`].require.types], `typesVersions ${name}`);
+  }
+});
+
+layout('the IIFE file has an export of its own, beside "unpkg"', () => {
+  assert.is(pkg.exports['./iife'], pkg.unpkg);
+  assert.is(require.resolve('session-sync/iife'), join(root, pkg.unpkg));
+});
+
 layout.run();
+
+// ---
+
+const types = suite('every type is declared once, and only peers are imported');
+
+/** Every dist declaration file. */
+const declarationFiles = (): string[] => readdirSync(join(root, 'dist')).filter((f) => /\.d\.c?ts$/.test(f));
+
+types('each dist/<entry>.d.ts only re-exports dist/<entry>.d.cts', () => {
+  // Two copies would be two SessionData interfaces and two global merges (TS2717 in a program
+  // mixing .ts and .cts files): the ES side re-exports the CommonJS declarations.
+  for (const file of declarationFiles().filter((f) => f.endsWith('.d.ts'))) {
+    const name = file.replace(/\.d\.ts$/, '');
+    const lines = read(file).trim().split('\n');
+    assert.is(lines[0], `export * from './${name}.cjs';`, file);
+    for (const line of lines.slice(1)) {
+      assert.match(
+        line,
+        new RegExp(`^(import \\{ \\w+ \\} from './${name}\\.cjs';|export default \\w+;)$`),
+        `${file}: ${line}`,
+      );
+    }
+  }
+});
+
+types('the Express and Socket.IO merges are declared in one file', () => {
+  const withGlobal = declarationFiles().filter((f) => /declare global|declare module 'socket\.io'/.test(read(f)));
+  assert.equal(withGlobal, ['server.d.cts']);
+});
+
+types('the declarations import only Node built-ins, peer dependencies and our own files', () => {
+  const allowed = new Set([...Object.keys(pkg.peerDependencies), ...Object.keys(pkg.dependencies)]);
+  allowed.delete('ioredis'); // an optional peer that most consumers do not install
+  for (const file of declarationFiles()) {
+    for (const [, spec] of read(file).matchAll(/^(?:import|export)\b[^'"\n]*['"]([^'"]+)['"]/gm)) {
+      if (spec!.startsWith('./') || spec!.startsWith('node:')) continue;
+      assert.ok(allowed.has(spec!), `dist/${file} imports ${spec}, which a consumer may not have`);
+    }
+  }
+});
+
+types('nothing @internal ships: an editor offers only the public members', () => {
+  for (const file of declarationFiles()) {
+    assert.not.match(read(file), /@internal/, file);
+    // Members only the layers use among themselves.
+    for (const member of ['adoptHeld', 'errorsForNext', 'failedToLoad', 'settledWork', 'commitMutation', 'markEnded']) {
+      assert.not.match(read(file), new RegExp(`\\b${member}\\(`), `${file}: ${member}`);
+    }
+  }
+});
+
+types.run();
 
 // ---
 

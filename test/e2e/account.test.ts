@@ -1,8 +1,7 @@
 // Signing in and out in a real Chromium: sign-in (regenerate) rotates the cookie, ends the old
 // id's sockets and keeps both tabs live with their data; sign-out (destroy) ends every tab and
 // leaves nothing behind, not even in the browser's cache.
-import { copyFileSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { statSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { click, fill, loud, screenshot, shownJson, startE2E, stateOf, waitFor, type E2E, type Tab } from './harness.js';
@@ -99,9 +98,7 @@ account('a screenshot of the signed-in page is saved', async ({ a }) => {
   await a.page.locator('#data').evaluate((el) => el.classList.remove('flash'));
   const path = await screenshot(a.page, 'demo');
   assert.ok(statSync(path).size > 10_000, `${path} holds a picture`);
-  // `UPDATE_DOCS_SCREENSHOT=1` makes this run's picture the README's (docs/demo.png).
-  if (process.env.UPDATE_DOCS_SCREENSHOT)
-    copyFileSync(path, fileURLToPath(new URL('../../docs/demo.png', import.meta.url)));
+  // The README's picture (docs/demo.png) is taken by devices.test.ts, with two devices listed.
 });
 
 account('sign-out ends every tab', async (ctx) => {

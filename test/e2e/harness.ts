@@ -24,7 +24,12 @@ let shared: Promise<Browser> | undefined;
 let users = 0;
 let closeTimer: ReturnType<typeof setTimeout> | undefined;
 
-async function takeBrowser(): Promise<Browser> {
+/**
+ * Takes the shared Chromium (launched on first use); give it back with {@link giveBackBrowser}.
+ *
+ * @returns the browser
+ */
+export async function takeBrowser(): Promise<Browser> {
   users++;
   clearTimeout(closeTimer);
   const launching = (shared ??= launchChromium());
@@ -37,7 +42,8 @@ async function takeBrowser(): Promise<Browser> {
   }
 }
 
-async function giveBackBrowser(): Promise<void> {
+/** Gives the shared Chromium back; it closes shortly after the last user gave it back. */
+export async function giveBackBrowser(): Promise<void> {
   if (--users > 0 || !shared) return;
   const browser = shared;
   // The next file's `before` runs right after this file's `after`.
@@ -49,11 +55,14 @@ async function giveBackBrowser(): Promise<void> {
 }
 
 const VIEWPORT = { viewport: { width: 1100, height: 820 } };
+const contextOptions = ({ userAgent }: DeviceOptions): typeof VIEWPORT & DeviceOptions =>
+  userAgent === undefined ? VIEWPORT : { ...VIEWPORT, userAgent };
 
 let built = false;
 // The demo runs the BUILT package, as a user would; `npm test` builds first (pretest), and a
 // direct `uvu test/e2e` run must not test a stale dist/ either.
-function ensureBuilt(): void {
+/** Builds dist/ when it is older than the sources (once per process). */
+export function ensureBuilt(): void {
   if (built) return;
   const r = spawnSync(process.execPath, ['scripts/build-if-stale.mjs'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) throw new Error('session-sync e2e: building dist/ failed');
@@ -101,16 +110,22 @@ export interface E2E {
   open(node?: number): Promise<Tab>;
   /** The session id in the context's cookie jar (the signed cookie's id part), or undefined. */
   sessionId(): Promise<string | undefined>;
-  /** Another device of the same browser (a new context), closed by `close()`. */
-  device(): Promise<Device>;
+  /** Another device (a new context; `userAgent` to present another browser), closed by `close()`. */
+  device(options?: DeviceOptions): Promise<Device>;
   /** The session ids of the open sockets of node `node` (default the first). */
   socketSessions(node?: number): (string | undefined)[];
   /** Closes the context, the demos and the stores made for them (and the browser after the last file). */
   close(): Promise<void>;
 }
 
+/** Options of a browser context: one device. */
+export interface DeviceOptions {
+  /** The `User-Agent` the device sends (default: Chromium's own). */
+  userAgent?: string;
+}
+
 /** Options of {@link startE2E}. */
-export interface E2EOptions {
+export interface E2EOptions extends DeviceOptions {
   /** How many demo nodes to start (default 1). */
   nodes?: number;
   /** Makes the store of each node (default: each demo's own MemoryStore); closed by `close()`. */
@@ -148,7 +163,7 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
       demos.push(await startDemo({ port: 0, host: '127.0.0.1', store }));
     }
     browser = await takeBrowser();
-    context = await browser.newContext(VIEWPORT);
+    context = await browser.newContext(contextOptions(options));
   } catch (err) {
     await close();
     throw err;
@@ -194,8 +209,8 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
     demos,
     browser,
     ...first,
-    async device() {
-      const ctx = await b.newContext(VIEWPORT);
+    async device(options = {}) {
+      const ctx = await b.newContext(contextOptions(options));
       more.push(ctx);
       return deviceOf(ctx);
     },

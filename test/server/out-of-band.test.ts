@@ -252,6 +252,9 @@ destroy.run();
 
 const snapshot = suite('snapshot(req) for a server-rendered page');
 
+// expiresIn counts ms from the moment of each answer: two answers differ in it by the time between them.
+const withoutClock = ({ expiresIn: _, ...rest }: Record<string, unknown>): Record<string, unknown> => rest;
+
 snapshot(
   'inside a handler: the projected data including the handler’s own write, at the version that carries it',
   async () => {
@@ -260,8 +263,11 @@ snapshot(
       const ann = t.visitor();
       await ann.fetch('/start');
       const snap = await ann.json('/snap');
-      assert.equal(snap, { version: 2, tag: tagOf(ann.id()!), data: { cart: ['apple'], seen: true } });
-      assert.equal(snap, await ann.json('/get/session'), 'the same as the route');
+      const { epoch, expiresIn, ...rest } = snap;
+      assert.equal(rest, { version: 2, tag: tagOf(ann.id()!), data: { cart: ['apple'], seen: true } });
+      assert.type(epoch, 'number');
+      assert.ok(expiresIn > 0, 'ms to the idle deadline');
+      assert.equal(withoutClock(snap), withoutClock(await ann.json('/get/session')), 'the same as the route');
     } finally {
       await t.close();
     }
@@ -274,7 +280,13 @@ snapshot('for a new visitor: version 0, tag null, the defaults', async () => {
     app.get('/snap', async (req, res) => res.json(await sync.snapshot(req)));
   });
   try {
-    assert.equal(await t.visitor().json('/snap'), { version: 0, tag: null, data: { theme: 'light' } });
+    assert.equal(await t.visitor().json('/snap'), {
+      version: 0,
+      tag: null,
+      epoch: null,
+      expiresIn: null,
+      data: { theme: 'light' },
+    });
   } finally {
     await t.close();
   }
@@ -289,8 +301,17 @@ snapshot('on a plain Node request (no express()), read from the cookie', async (
     await ann.fetch('/start');
     const plain = new Jar(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
     plain.cookies.set('sid', ann.cookies.get('sid')!);
-    assert.equal(await plain.json('/'), { version: 1, tag: tagOf(ann.id()!), data: { cart: ['apple'] } });
-    assert.equal(await new Jar(plain.base).json('/'), { version: 0, tag: null, data: {} });
+    const { epoch, expiresIn, ...rest } = await plain.json('/');
+    assert.equal(rest, { version: 1, tag: tagOf(ann.id()!), data: { cart: ['apple'] } });
+    assert.is(epoch, (await t.sync.store.get(ann.id()!))?.epoch, 'the record’s epoch');
+    assert.ok(expiresIn > 0);
+    assert.equal(await new Jar(plain.base).json('/'), {
+      version: 0,
+      tag: null,
+      epoch: null,
+      expiresIn: null,
+      data: {},
+    });
   } finally {
     server.closeAllConnections();
     server.close();
@@ -369,9 +390,9 @@ close('an update not yet awaited and a request commit in flight are stored when 
     assert.equal((await store.inner.get(ann.id()!))?.data, { last: 'words' });
 
     const sync2 = createSessionSync({ secret, store });
-    void sync2.update('y'.repeat(43), (s) => void (s.later = true));
+    void sync2.update(ann.id()!, (s) => void (s.later = true));
     await sync2.close();
-    assert.equal((await store.inner.get('y'.repeat(43)))?.data, { later: true });
+    assert.equal((await store.inner.get(ann.id()!))?.data, { last: 'words', later: true });
   } finally {
     await t.close();
     await store.close();

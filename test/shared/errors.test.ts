@@ -6,7 +6,7 @@ import { ERROR_CODES, HTTP_STATUS, isErrorCode, SessionSyncError } from '../../s
 
 const codes = suite('error codes are a closed set, the same over HTTP and sockets');
 
-codes('the codes DESIGN.md names are all there, each once', () => {
+codes('the documented codes are all there, each once', () => {
   for (const code of [
     'forbidden',
     'invalid',

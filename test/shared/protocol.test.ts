@@ -59,7 +59,7 @@ const limits = (patch: Partial<Limits>): Limits => ({ ...DEFAULT_LIMITS, ...patc
 
 // ---
 
-const constants = suite('the protocol constants are as DESIGN.md section 5 says');
+const constants = suite('the protocol constants are as PROTOCOL.md says');
 
 constants('event names, version, reasons, limits, mutation memory', () => {
   assert.equal(EVENTS, {

@@ -1,5 +1,5 @@
 /**
- * For the tests of every session of one user (DESIGN.md §3b): the routes and socket
+ * For the tests of every session of one user (option `user`): the routes and socket
  * handlers an app with accounts has, and small helpers to sign devices in and watch their
  * sockets end.
  */

@@ -1,7 +1,8 @@
 /**
  * A stand-in for the network where a test needs no real server: a fetch that answers the
- * session route from a snapshot the test controls (ETag and 304 as DESIGN.md §3 says), or
- * fails like an unreachable server; and a socket.io-client socket to a closed port.
+ * session route from a snapshot the test controls (ETag `"<tag>:<epoch>:<version>"` and 304,
+ * as the server's route answers), or fails like an unreachable server; and a socket.io-client
+ * socket to a closed port.
  */
 import { io } from 'socket.io-client';
 import {
@@ -34,10 +35,13 @@ export function cleanup(): void {
   for (const handle of opened.splice(0)) handle.close();
 }
 
+/** What a scripted route answers: `epoch` and `expiresIn` default to null (no record). */
+export type RouteState = Omit<Snapshot, 'epoch' | 'expiresIn'> & Partial<Pick<Snapshot, 'epoch' | 'expiresIn'>>;
+
 /** A scripted route. */
 export interface FakeRoute {
   /** What the route answers; change it between calls. */
-  snapshot: Snapshot;
+  snapshot: RouteState;
   /** When true, every call fails as fetch does when the server is unreachable. */
   offline: boolean;
   /** The headers of every request, in order. */
@@ -53,7 +57,7 @@ export interface FakeRoute {
  * @example
  * const route = fakeRoute({ version: 1, tag: 'T', data: { a: 1 } })
  */
-export function fakeRoute(snapshot: Snapshot = { version: 0, tag: null, data: {} }): FakeRoute {
+export function fakeRoute(snapshot: RouteState = { version: 0, tag: null, data: {} }): FakeRoute {
   const route: FakeRoute = {
     snapshot,
     offline: false,
@@ -61,10 +65,10 @@ export function fakeRoute(snapshot: Snapshot = { version: 0, tag: null, data: {}
     fetch: (async (_input: RequestInfo | URL, init?: RequestInit) => {
       route.requests.push(new Headers(init?.headers));
       if (route.offline) throw new TypeError('fetch failed');
-      const { version, tag, data } = route.snapshot;
-      const etag = `"${tag}:${version}"`;
+      const { version, tag, data, epoch = null, expiresIn = null } = route.snapshot;
+      const etag = `"${tag}:${epoch}:${version}"`;
       if (new Headers(init?.headers).get('if-none-match') === etag) return new Response(null, { status: 304 });
-      return new Response(JSON.stringify({ version, tag, data }), {
+      return new Response(JSON.stringify({ version, tag, epoch, expiresIn, data }), {
         headers: { 'content-type': 'application/json', etag },
       });
     }) as typeof globalThis.fetch,

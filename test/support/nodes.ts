@@ -78,8 +78,9 @@ export interface Nodes {
 /**
  * Builds the app of one node. Routes: `GET /ping` (never touches the session), `GET /read`
  * → `{ version, data }`, `POST /write` (JSON object merged into `req.session.val`, answers
- * `{ version }` once stored), `POST /regenerate`, `POST /destroy`; errors answer `{ error, code }` with
- * `err.status`. Sockets answer `test:read` with `{ version, data }` of `socket.session`.
+ * `{ version }` once stored), `POST /increment` (`{ path, by }` through `req.session.increment`),
+ * `POST /regenerate`, `POST /destroy`; errors answer `{ error, code }` with `err.status`. Sockets
+ * answer `test:read` with `{ version, data }` of `socket.session` and `test:increment(path, by)`.
  */
 function buildApp(sync: SessionSync): Express {
   const app = express();
@@ -91,6 +92,14 @@ function buildApp(sync: SessionSync): Express {
     try {
       Object.assign(req.session.val, req.body);
       await req.session.synchronize();
+      res.json({ version: req.session.version });
+    } catch (err) {
+      next(err);
+    }
+  });
+  app.post('/increment', async (req, res, next) => {
+    try {
+      await req.session.increment(req.body.path, req.body.by);
       res.json({ version: req.session.version });
     } catch (err) {
       next(err);
@@ -143,6 +152,12 @@ async function startNode(name: string, options: NodesOptions): Promise<AppNode> 
   io.on('connection', (socket) => {
     socket.on('test:read', (ack: (v: unknown) => void) =>
       ack({ version: socket.session.version, data: socket.session.val }),
+    );
+    socket.on('test:increment', (path: string, by: number, ack: (v: unknown) => void) =>
+      socket.session.increment(path, by).then(
+        () => ack({ version: socket.session.version }),
+        (err: { code?: string }) => ack({ error: err.code }),
+      ),
     );
   });
   return {

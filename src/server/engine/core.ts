@@ -1,24 +1,28 @@
 /**
- * The state one `createSessionSync()` call owns: options, store, the live registry and the
- * change feed. The Express and Socket.IO layers are thin views over it.
+ * The state one `createSessionSync()` call owns: options, store, cookies, the live registry
+ * and the change feed. The Express and Socket.IO layers are thin views over it.
+ *
+ * The feed is consumed in a fixed, readable order: the registry first (so reads are current),
+ * then the consumers added with `consume()` in the order they were added (the socket side),
+ * then the public `'change'` / `'end'` events.
  */
 import { EventEmitter } from 'node:events';
-import {
-  SessionSyncError,
-  applyOps,
-  assertJson,
-  isPlainObject,
-  parseOps,
-  type EndReason,
-  type JsonObject,
-  type JsonValue,
-  type Op,
-} from '../../shared/index.js';
-import { readSessionId, serializeCookie, sign, tagOf } from './cookie.js';
+import { assertJson, isErrorCode, parseOps, SessionSyncError, type EndReason, type Op } from '../../shared/index.js';
 import type { ResolvedOptions, ServerLimits } from '../options.js';
-import { Registry } from './registry.js';
-import type { ApplyResult, SessionStore, StoredPatch, StoreEvent } from '../stores/store.js';
-import { logger } from '../log.js';
+import type {
+  ApplyOptions,
+  ApplyResult,
+  SessionStore,
+  StoredPatch,
+  StoredSession,
+  StoreEvent,
+  WriteCondition,
+} from '../stores/store.js';
+import { logger, warn, warnOnce } from '../log.js';
+import { Cookies, tagOf, type SignedId } from './cookie.js';
+import { DeviceNotes, type DeviceSource } from './device-notes.js';
+import { Registry, type LiveSession } from './registry.js';
+import { recordLimit, writeCheck } from './write-checks.js';
 
 const debug = logger('core');
 
@@ -27,9 +31,13 @@ export type SessionChange = StoredPatch;
 
 /** Options of one commit. */
 export interface CommitOptions {
+  /** When the write may land; see `WriteCondition`. */
+  when: WriteCondition;
   mutation?: string;
-  /** Browser writes are held to the op-count limit; server code is trusted with more. */
+  /** A browser write: the op-count limit, the visible size only, and `clientWritable`'s validators. */
   fromClient?: boolean;
+  /** What the request or handshake behind the write says about the client (its device note). */
+  device?: DeviceSource;
 }
 
 /**
@@ -41,32 +49,53 @@ export interface CommitOptions {
 export class Core extends EventEmitter {
   readonly store: SessionStore;
   readonly registry: Registry;
+  readonly cookies: Cookies;
+  private readonly consumers: ((event: StoreEvent) => void)[] = [];
   private readonly unsubscribe: () => void;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly lastTouch = new Map<string, number>();
-  private readonly cookieCache = new Map<string, string | undefined>();
+  // When each session's device note was last sent (at most once per ttl / 100).
+  private readonly deviceNotes: DeviceNotes;
+  // Server code is trusted with more than the browser's op count per change.
+  private readonly serverLimits: ServerLimits;
+  private ignoredChecks = false;
   closed = false;
+
+  /** Resolves once the store's change feed listens (see SessionStore.ready). */
+  readonly ready: Promise<void>;
 
   /** @param options - resolved options */
   constructor(readonly options: ResolvedOptions) {
     super();
     this.store = options.store;
-    this.registry = new Registry(this.store);
+    this.registry = new Registry(this.store, options.absolute);
+    this.cookies = new Cookies(options.cookie, options.secrets);
     this.serverLimits = { ...options.limits, ops: Number.MAX_SAFE_INTEGER };
+    this.deviceNotes = new DeviceNotes(options.ttl / 100);
     this.unsubscribe = this.store.subscribe((event) => this.onStoreEvent(event));
     // Start connecting now; a failure shows up on first use as store_unavailable.
     this.ready = Promise.resolve(this.store.ready?.()).catch((err: unknown) => debug('store not ready: %o', err));
   }
 
-  // Server code is trusted with more than the browser's op count per change; made once, since
-  // every commit is checked against it.
-  private readonly serverLimits: ServerLimits;
-
-  /** Resolves once the store's change feed listens (see SessionStore.ready). */
-  readonly ready: Promise<void>;
+  /**
+   * Adds a consumer of the store's feed, called after the registry has the event and before
+   * the public events, in the order consumers were added.
+   *
+   * @param consumer - called with every event
+   */
+  consume(consumer: (event: StoreEvent) => void): void {
+    this.consumers.push(consumer);
+  }
 
   private onStoreEvent(event: StoreEvent): void {
     this.registry.onEvent(event);
+    for (const consumer of this.consumers) {
+      try {
+        consumer(event);
+      } catch (err) {
+        debug('a feed consumer failed on %s of %s: %o', event.type, event.id, err);
+      }
+    }
     if (event.type === 'change') {
       const change: SessionChange = { version: event.version, base: event.base, ops: event.ops };
       if (event.mutation !== undefined) change.mutation = event.mutation;
@@ -74,42 +103,9 @@ export class Core extends EventEmitter {
     } else {
       this.emit('end', event.id, event.reason);
     }
-    this.emit('event', event);
   }
 
-  /**
-   * The verified session id of a `Cookie` header. Verified values are cached (bounded), so
-   * a busy visitor's cookie is not HMAC'd on every request.
-   *
-   * @param header - the raw header
-   * @returns the id, or undefined
-   */
-  readId(header: string | string[] | undefined): string | undefined {
-    if (header === undefined) return undefined;
-    if (typeof header === 'string') {
-      const cached = this.cookieCache.get(header);
-      if (cached !== undefined || this.cookieCache.has(header)) return cached;
-    }
-    const id = readSessionId(header, this.options.cookie.name, this.options.secrets);
-    if (typeof header === 'string' && header.length < 1024) {
-      if (this.cookieCache.size >= 10_000) this.cookieCache.delete(this.cookieCache.keys().next().value!);
-      this.cookieCache.set(header, id);
-    }
-    return id;
-  }
-
-  /**
-   * The `Set-Cookie` value for an id, or its clearing.
-   *
-   * @param id - the id, or null to clear
-   * @param secure - whether the request is HTTPS
-   * @returns the header value
-   */
-  cookieFor(id: string | null, secure: boolean): string {
-    return serializeCookie(this.options.cookie, id === null ? null : sign(id, this.options.secrets[0]!), secure);
-  }
-
-  /** The tag of an id (see DESIGN.md §2). */
+  /** The tag of an id: safe to show the browser. */
   tagOf(id: string): string {
     return tagOf(id);
   }
@@ -130,49 +126,89 @@ export class Core extends EventEmitter {
   }
 
   /**
-   * Commits ops to a session: checked, applied atomically by the store to its current
-   * data (never a whole-object save), published, and recorded in the live registry.
+   * Commits ops to a session: checked, applied atomically by the store to its current data
+   * (never a whole-object save) under the write's condition and judged there, published,
+   * and recorded in the live registry.
    *
    * @param id - the session id
    * @param ops - the change
-   * @param options - mutation id, origin
+   * @param options - condition, mutation id, origin
    * @returns the store's answer
-   * @throws TypeError for non-JSON values; SessionSyncError for limits and store failures
+   * @throws TypeError for non-JSON values; SessionSyncError for limits, refusals (`ended`,
+   *   `forbidden`) and store failures
    */
-  async commit(id: string, ops: readonly Op[], options: CommitOptions = {}): Promise<ApplyResult> {
-    const checked = this.checkOps(ops, options.fromClient);
-    const { ttl, absolute, limits, user } = this.options;
-    const applyOptions: Parameters<SessionStore['apply']>[2] = { ttl, absolute, maxSize: limits.size };
-    if (options.mutation !== undefined) applyOptions.mutation = options.mutation;
-    if (user) applyOptions.user = user;
-    const work = this.store.apply(id, checked, applyOptions).then(
-      (result) => {
-        if (result.changed) this.registry.applied(id, result.version - 1, result.version, result.ops);
-        this.touched(id);
-        return result;
-      },
-      (err: unknown) => {
-        throw wrapStoreError(err);
-      },
-    );
+  commit(id: string, ops: readonly Op[], options: CommitOptions): Promise<ApplyResult> {
+    let work: Promise<ApplyResult>;
+    try {
+      work = this.apply(id, this.checkOps(ops, options.fromClient), options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     this.inflight.add(work);
     const done = (): void => void this.inflight.delete(work);
     work.then(done, done);
     return work;
   }
 
+  private async apply(id: string, ops: Op[], options: CommitOptions): Promise<ApplyResult> {
+    if (this.ignoredChecks) throw ignoredChecksError();
+    const { ttl, absolute, user } = this.options;
+    let judged = false;
+    const judge = writeCheck(this.options, id, ops, options.fromClient === true);
+    const applyOptions: ApplyOptions = {
+      ttl,
+      absolute,
+      maxSize: recordLimit(this.options),
+      when: options.when,
+      check: (change) => {
+        judged = true;
+        return judge(change);
+      },
+    };
+    if (options.mutation !== undefined) applyOptions.mutation = options.mutation;
+    if (user) applyOptions.user = user;
+    const device = this.deviceNotes.take(id, options.device);
+    if (device) applyOptions.device = device;
+    let result: ApplyResult;
+    try {
+      result = await this.store.apply(id, ops, applyOptions);
+    } catch (err) {
+      if (device) this.deviceNotes.unmark(id);
+      throw wrapStoreError(err);
+    }
+    // No record was left to hold the note: the next write carries it.
+    if (device && result.version === 0) this.deviceNotes.unmark(id);
+    // A store that never calls `check` would let unvalidated writes in: stop all writes.
+    if (result.changed && !judged) {
+      this.ignoredChecks = true;
+      warn(ignoredChecksError().message);
+      throw ignoredChecksError();
+    }
+    if (result.changed) this.registry.applied(id, result.version - 1, result.version, result.ops, result);
+    else this.registry.times(id, result);
+    this.touched(id);
+    return result;
+  }
+
   /**
    * Counts activity of a session (an HTTP request, a socket message) by refreshing its idle
-   * lifetime, at most once per `ttl / 100` (and per minute at most) per session.
+   * lifetime, at most once per `ttl / 100` (and per minute at most) per session; the device
+   * note goes along when one is due (at most once per `ttl / 100`).
    *
    * @param id - the session id
+   * @param device - makes the device note of the request or handshake at hand
    */
-  touch(id: string): void {
+  touch(id: string, device?: DeviceSource): void {
     const now = Date.now();
     const last = this.lastTouch.get(id);
     if (last !== undefined && now - last < Math.min(this.options.ttl / 100, 60_000)) return;
     this.touched(id, now);
-    this.store.touch(id, this.options.ttl).catch((err: unknown) => debug('touch of %s failed: %o', id, err));
+    this.registry.renewed(id, now + this.options.ttl);
+    const note = this.deviceNotes.take(id, device, now);
+    const touching = note
+      ? this.store.touch(id, this.options.ttl, { device: note })
+      : this.store.touch(id, this.options.ttl);
+    touching.catch((err: unknown) => debug('touch of %s failed: %o', id, err));
   }
 
   private touched(id: string, now = Date.now()): void {
@@ -197,6 +233,95 @@ export class Core extends EventEmitter {
     }
   }
 
+  /**
+   * Ends a session and answers what it held, in one step where the store can (MemoryStore,
+   * RedisStore: no write lands between the read and the end); a store without `take` reads
+   * then destroys.
+   *
+   * @param id - the session id
+   * @param reason - why
+   * @param announceAfter - tell the mirrors only once this settles
+   * @returns the record as it was, or undefined
+   */
+  async take(id: string, reason: EndReason, announceAfter?: PromiseLike<unknown>): Promise<StoredSession | undefined> {
+    const store = this.store as SessionStore & {
+      take?: (
+        id: string,
+        reason: EndReason,
+        options?: { announceAfter?: PromiseLike<unknown> },
+      ) => Promise<StoredSession | undefined>;
+    };
+    try {
+      if (store.take) return await store.take(id, reason, announceAfter ? { announceAfter } : undefined);
+      const found = await store.get(id);
+      await store.destroy(id, reason, announceAfter ? { announceAfter } : undefined);
+      return found;
+    } catch (err) {
+      throw wrapStoreError(err);
+    }
+  }
+
+  /**
+   * Whether the id a visitor presents is dead: neither live nor adoptable by a first write.
+   *
+   * @param entry - its live entry (as loaded)
+   * @param issued - when its cookie was issued, epoch ms (0: unknown)
+   * @returns why it ended (`'expired'` when no reason is known), or undefined when it is
+   *   live or may still be adopted
+   * @throws SessionSyncError `store_unavailable`
+   */
+  async deadReason(entry: LiveSession, issued: number): Promise<EndReason | undefined> {
+    if (entry.version > 0) return undefined;
+    if (entry.ended) return entry.ended;
+    if (Date.now() >= issued + Math.min(this.options.ttl, this.options.absolute)) return 'expired';
+    try {
+      return await this.store.endOf?.(entry.id);
+    } catch (err) {
+      throw wrapStoreError(err);
+    }
+  }
+
+  /**
+   * A failed commit that no caller took charge of (a write after the response was sent, a
+   * socket handler that never awaited `synchronize()`): `sync.on('error')` gets it when
+   * someone listens; otherwise it is printed once per kind — never an EventEmitter 'error'
+   * without a listener, which would throw and end the process.
+   *
+   * @param error - what failed
+   * @param kind - `'late-commit'` or `'socket-commit'`, for the printed warning
+   */
+  reportLost(error: unknown, kind: 'late-commit' | 'socket-commit'): void {
+    debug('%s failed with nobody to tell: %o', kind, error);
+    if (this.listenerCount('error') > 0) return void this.emit('error', error);
+    const why = (error as Error)?.message ?? String(error);
+    warnOnce(
+      kind,
+      kind === 'late-commit'
+        ? `a session change made after the response was sent could not be committed (listen with sync.on('error') to see each one): ${why}`
+        : `a change made in a socket handler was not stored: ${why}`,
+    );
+  }
+
+  /**
+   * Whether the id a handshake presents is dead: no live record, and not adoptable (its
+   * window has passed, or it had a record that ended).
+   *
+   * @param signed - the cookie's id and issue time
+   * @returns true when the visitor needs a fresh id
+   * @throws SessionSyncError `store_unavailable`
+   */
+  async presentedDead(signed: SignedId): Promise<boolean> {
+    const live = this.registry.peek(signed.id);
+    if (live && live.version > 0) return false;
+    try {
+      if (await this.store.get(signed.id)) return false;
+      if (Date.now() >= signed.issued + Math.min(this.options.ttl, this.options.absolute)) return true;
+      return (await this.store.endOf?.(signed.id)) !== undefined;
+    } catch (err) {
+      throw wrapStoreError(err);
+    }
+  }
+
   /** Waits for every commit in flight. */
   async settle(): Promise<void> {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
@@ -212,6 +337,13 @@ export class Core extends EventEmitter {
   }
 }
 
+function ignoredChecksError(): SessionSyncError {
+  return new SessionSyncError(
+    'internal',
+    'session-sync: the session store ignored the "check" option of apply(), so writes would not be validated; every write is refused until it calls it (see SessionStore.apply)',
+  );
+}
+
 /**
  * Store failures that are not ours to explain become `store_unavailable`.
  *
@@ -220,6 +352,12 @@ export class Core extends EventEmitter {
  */
 export function wrapStoreError(err: unknown): Error {
   if (err instanceof SessionSyncError || err instanceof TypeError) return err;
+  // A store from another copy of this package (the CommonJS and ES builds side by side) throws
+  // its own SessionSyncError class: its code is ours all the same.
+  const foreign = err as { name?: unknown; code?: unknown; message?: unknown } | null;
+  if (foreign?.name === 'SessionSyncError' && isErrorCode(foreign.code)) {
+    return new SessionSyncError(foreign.code, String(foreign.message), { cause: err });
+  }
   return new SessionSyncError(
     'store_unavailable',
     `session-sync: the session store failed: ${(err as Error)?.message ?? err}`,
@@ -227,60 +365,4 @@ export function wrapStoreError(err: unknown): Error {
       cause: err,
     },
   );
-}
-
-const merged = new WeakMap<JsonObject, WeakMap<JsonObject, JsonObject>>();
-
-/**
- * Fills keys missing from `data` with `defaults`, recursively through plain objects, without
- * copying when nothing is missing. Cached per (defaults, data) pair.
- *
- * @param data - the session data
- * @param defaults - the middleware's defaults
- * @returns data with defaults filled in
- * @example
- * withDefaults({ a: 1 }, { a: 0, cart: [] }) // { a: 1, cart: [] }
- */
-export function withDefaults(data: JsonObject, defaults: JsonObject): JsonObject {
-  if (Object.keys(defaults).length === 0) return data;
-  let byData = merged.get(defaults);
-  if (!byData) merged.set(defaults, (byData = new WeakMap()));
-  const hit = byData.get(data);
-  if (hit) return hit;
-  const fill = (d: JsonObject, f: JsonObject): JsonObject => {
-    let out: JsonObject | undefined;
-    for (const key of Object.keys(f)) {
-      const have = d[key];
-      let value: JsonValue | undefined;
-      if (!Object.prototype.hasOwnProperty.call(d, key)) value = f[key];
-      else if (isPlainObject(have) && isPlainObject(f[key])) {
-        const inner = fill(have, f[key] as JsonObject);
-        if (inner !== have) value = inner;
-      }
-      if (value !== undefined) (out ??= { ...d })[key] = value;
-    }
-    return out ?? d;
-  };
-  const result = fill(data, defaults);
-  byData.set(data, result);
-  return result;
-}
-
-/**
- * Applies in-flight ops over committed data for reads (cheap when there are none).
- *
- * @param data - committed data
- * @param batches - ops sent to the store and not yet acknowledged
- * @returns the data as it will be once they land
- */
-export function overlay(data: JsonObject, batches: readonly (readonly Op[])[]): JsonObject {
-  let out = data;
-  for (const ops of batches) {
-    try {
-      out = applyOps(out, ops).data;
-    } catch {
-      // The store will refuse this batch as invalid; reads just do not show it.
-    }
-  }
-  return out;
 }

@@ -8,11 +8,33 @@
  * anything another writer changed meanwhile — are never overwritten.
  */
 import { inspect } from 'node:util';
-import { diff, isPlainObject, type JsonObject, type JsonValue, type Op } from '../../shared/index.js';
+import {
+  applyOps,
+  cloneJson,
+  covers,
+  diff,
+  FORBIDDEN_KEYS,
+  isPlainObject,
+  type JsonObject,
+  type JsonValue,
+  type Op,
+} from '../../shared/index.js';
 
 type Container = JsonObject | JsonValue[];
 
-const PROXY_OF = new WeakMap<object, { draft: Draft; path: readonly string[] }>();
+/**
+ * What a proxy stands for: a path, resolved against the current state on every access —
+ * until this draft replaces or removes what it stood for; then it keeps a copy of the value it
+ * had, like a reference to a plain object would (`const arr = flash.error; delete
+ * flash.error; arr` is still the array, as connect-flash expects).
+ */
+interface Ref {
+  readonly path: readonly string[];
+  readonly array: boolean;
+  detached?: Container;
+}
+
+const PROXY_OF = new WeakMap<object, { draft: Draft; ref: Ref }>();
 
 const isContainer = (v: unknown): v is Container => Array.isArray(v) || isPlainObject(v);
 const copyOf = (v: Container): Container => (Array.isArray(v) ? v.slice() : { ...v });
@@ -29,8 +51,10 @@ const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
 export class Draft {
   private base: JsonObject | undefined;
   private root: JsonObject | undefined;
+  // Ops already fixed in order: the edits before an increment, then the increment.
+  private recorded: Op[] = [];
   private owned = new WeakSet<object>();
-  private proxies = new Map<string, object>();
+  private proxies = new Map<string, { proxy: object; ref: Ref }>();
 
   /**
    * @param view - the current state without this draft's edits (committed + in flight + defaults)
@@ -63,7 +87,7 @@ export class Draft {
    */
   take(): Op[] {
     if (!this.root || !this.base) return [];
-    const ops = diff(this.base, this.root);
+    const ops = [...this.recorded, ...diff(this.base, this.root)];
     this.discard();
     return ops;
   }
@@ -72,7 +96,30 @@ export class Draft {
   discard(): void {
     this.base = undefined;
     this.root = undefined;
+    this.recorded = [];
     this.owned = new WeakSet();
+  }
+
+  /**
+   * Records an increment as an `inc` op, in order with the edits around it (`set` then
+   * `inc`, `inc` then `set`), and shows its result at once.
+   *
+   * @param path - the keys
+   * @param by - the step
+   * @throws SessionSyncError `invalid` for a non-number at the path or a step that is not finite
+   */
+  increment(path: string[], by: number): void {
+    this.begin();
+    const inc: Op = { op: 'inc', path, by };
+    const next = applyOps(this.root!, [inc]).data; // throws before anything is recorded
+    this.recorded.push(...diff(this.base!, this.root!), inc);
+    // The increment's result is the new starting point: the edits after it are diffed from
+    // there. Nothing is owned any more, so later writes copy and never touch `base`.
+    this.base = next;
+    this.owned = new WeakSet();
+    this.root = { ...next };
+    this.owned.add(this.root);
+    this.onWrite();
   }
 
   /**
@@ -85,6 +132,7 @@ export class Draft {
     const replacement = unwrap(value);
     if (!isPlainObject(replacement))
       throw new TypeError('session-sync: the session data must be replaced by a plain object');
+    this.detach([]);
     this.begin();
     const root = this.root!;
     for (const key of Object.keys(root)) delete root[key];
@@ -106,6 +154,16 @@ export class Draft {
       node = (node as JsonObject)[key];
     }
     return isContainer(node) ? node : undefined;
+  }
+
+  // The proxies at or under `prefix` stood for what is about to be replaced or removed: they
+  // keep a copy of it, and a later read of that path gets a new proxy.
+  private detach(prefix: readonly string[]): void {
+    for (const [key, { ref }] of this.proxies) {
+      if (!covers(prefix, ref.path)) continue;
+      ref.detached = cloneJson((this.resolve(ref.path) ?? (ref.array ? [] : {})) as JsonValue) as Container;
+      this.proxies.delete(key);
+    }
   }
 
   private writable(path: readonly string[]): Container {
@@ -132,64 +190,76 @@ export class Draft {
   private proxyAt(path: readonly string[], array: boolean): object {
     const cacheKey = (array ? 'a' : 'o') + path.join('\u0000');
     const cached = this.proxies.get(cacheKey);
-    if (cached) return cached;
+    if (cached) return cached.proxy;
     const draft = this;
+    const ref: Ref = { path, array };
+    const empty = (): Container => (array ? [] : EMPTY);
+    const node = (): Container => ref.detached ?? draft.resolve(path) ?? empty();
+    // A write at `path`: to the session, or to the kept copy once detached (plain semantics).
+    const write = (prop: string, apply: (target: JsonObject) => void): true => {
+      if (ref.detached) {
+        apply(ref.detached as JsonObject);
+        return true;
+      }
+      draft.detach([...path, prop]);
+      apply(draft.writable(path) as JsonObject);
+      draft.onWrite();
+      return true;
+    };
     const target: object = array ? [] : {};
     // util.inspect formats a proxy's target, not the proxy: show the live data instead.
     Object.defineProperty(target, inspect.custom, {
-      value: (_depth: number, options: object) => inspect(draft.resolve(path) ?? EMPTY, options),
+      value: (_depth: number, options: object) => inspect(node(), options),
       configurable: true,
     });
     const proxy: object = new Proxy(target, {
       get(_t, prop) {
-        const node = draft.resolve(path) ?? (array ? [] : EMPTY);
-        const value = Reflect.get(node, prop) as unknown;
+        // The data behaves like null-prototype JSON here: a path through `__proto__`,
+        // `constructor` or `prototype` never reaches a real prototype (settings[section][key]
+        // with section = '__proto__' would pollute every object of the process).
+        if (typeof prop === 'string' && FORBIDDEN_KEYS.has(prop)) return undefined;
+        const here = node();
+        const value = Reflect.get(here, prop) as unknown;
         // Prototype members (array methods, toString) and symbols pass through; array
-        // methods then run against the proxy, so push/splice/sort are tracked too.
-        if (typeof prop === 'symbol' || !Object.prototype.hasOwnProperty.call(node, prop)) return value;
+        // methods then run against the proxy, so push/splice/sort are tracked too. A kept
+        // copy hands out its own plain values.
+        if (typeof prop === 'symbol' || ref.detached || !Object.prototype.hasOwnProperty.call(here, prop)) return value;
         if (Array.isArray(value)) return draft.proxyAt([...path, prop], true);
         if (isPlainObject(value)) return draft.proxyAt([...path, prop], false);
         return value;
       },
       set(_t, prop, value) {
         if (typeof prop === 'symbol') return false;
-        setOwn(draft.writable(path) as JsonObject, prop, unwrap(value));
-        draft.onWrite();
-        return true;
+        return write(prop, (to) => setOwn(to, prop, unwrap(value)));
       },
       deleteProperty(_t, prop) {
         if (typeof prop === 'symbol') return false;
-        const node = draft.resolve(path);
-        if (!node || !Object.prototype.hasOwnProperty.call(node, prop)) return true;
-        delete (draft.writable(path) as JsonObject)[prop];
-        draft.onWrite();
-        return true;
+        if (!Object.prototype.hasOwnProperty.call(node(), prop)) return true;
+        return write(prop, (from) => delete from[prop]);
       },
       defineProperty(_t, prop, descriptor) {
         if (typeof prop === 'symbol' || !('value' in descriptor)) return false;
-        setOwn(draft.writable(path) as JsonObject, prop, unwrap(descriptor.value));
-        draft.onWrite();
-        return true;
+        return write(prop, (to) => setOwn(to, prop, unwrap(descriptor.value)));
       },
       has(_t, prop) {
-        return prop in (draft.resolve(path) ?? (array ? [] : EMPTY));
+        return prop in node();
       },
       ownKeys() {
-        return Reflect.ownKeys(draft.resolve(path) ?? (array ? [] : EMPTY));
+        return Reflect.ownKeys(node());
       },
       getOwnPropertyDescriptor(_t, prop): PropertyDescriptor | undefined {
-        const node = draft.resolve(path) ?? (array ? [] : EMPTY);
-        const found = Reflect.getOwnPropertyDescriptor(node, prop);
+        const here = node();
+        const found = Reflect.getOwnPropertyDescriptor(here, prop);
         if (!found) return undefined;
         // An array target's `length` is non-configurable and must be reported so.
         if (array && prop === 'length')
-          return { value: (node as unknown[]).length, writable: true, enumerable: false, configurable: false };
+          return { value: (here as unknown[]).length, writable: true, enumerable: false, configurable: false };
         const value: unknown = typeof prop === 'string' ? (proxy as Record<string, unknown>)[prop] : found.value;
         return { value, writable: true, enumerable: found.enumerable ?? true, configurable: true };
       },
     });
-    PROXY_OF.set(proxy, { draft, path });
-    this.proxies.set(cacheKey, proxy);
+    PROXY_OF.set(proxy, { draft, ref });
+    this.proxies.set(cacheKey, { proxy, ref });
     return proxy;
   }
 }
@@ -212,7 +282,7 @@ const UNWRAP_DEPTH = 1000;
 function unwrapIn(value: unknown, ancestors: Set<object>, depth: number): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const info = PROXY_OF.get(value);
-  if (info) return info.draft['resolve'](info.path) ?? (Array.isArray(value) ? [] : {});
+  if (info) return info.ref.detached ?? info.draft['resolve'](info.ref.path) ?? (Array.isArray(value) ? [] : {});
   // A cycle is left as it is: the commit refuses it with a TypeError naming its path.
   if (ancestors.has(value) || depth > UNWRAP_DEPTH) return value;
   ancestors.add(value);

@@ -3,12 +3,15 @@
  * Reads are always current (the live registry plus this handle's own edits); writes are
  * tracked and committed as ops at the end of the tick, or by `synchronize()`.
  */
-import { SessionSyncError, type JsonObject, type Op } from '../../shared/index.js';
-import { overlay, withDefaults, type Core } from './core.js';
+import { SessionSyncError, toPath, type JsonObject, type Op, type PathInput } from '../../shared/index.js';
+import type { ApplyResult, DeviceNote, WriteCondition } from '../stores/store.js';
+import { logger } from '../log.js';
+import type { Core } from './core.js';
+import { listDevices, revokeByTag, type UserDevice } from './devices.js';
 import { Draft } from './draft.js';
 import type { LiveSession } from './registry.js';
 import { endSessions } from './user-sessions.js';
-import { logger } from '../log.js';
+import { overlay, withDefaults } from './view.js';
 
 const debug = logger('handle');
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
@@ -78,6 +81,30 @@ function observed<T>(work: Promise<T>): ObservedPromise<T> {
 
 const KEYED = Symbol('session-sync.key');
 
+/**
+ * Checks the name of the data property (`req.session[key]`, `socket.session[key]`): a
+ * non-empty string that does not hide a member of the session (`id`, `destroy`, `toJSON`, an
+ * internal field…) or of every object. `data`, the seed's own example key, is allowed: the
+ * handle never reads its `data()` method through `this` where the key could shadow it.
+ *
+ * @param key - the proposed key
+ * @param name - how the message names it (`option "key"`, `express(defaults, key)`)
+ * @param probe - a handle of the kind the key will be put on
+ * @throws TypeError naming it
+ * @example
+ * checkDataKey('data', 'option "key"', httpProbe(core)) // fine
+ * checkDataKey('destroy', 'option "key"', httpProbe(core)) // TypeError
+ */
+export function checkDataKey(key: unknown, name: string, probe: SessionHandle): asserts key is string {
+  if (typeof key !== 'string' || key === '') throw new TypeError(`session-sync: ${name} must be a non-empty string`);
+  if (key !== 'data' && key in probe) {
+    const where = probe.constructor.name === 'SocketSession' ? 'socket.session' : 'req.session';
+    throw new TypeError(
+      `session-sync: ${name} cannot be ${JSON.stringify(key)}: ${where}.${key} is taken by ${where} itself; pick another key`,
+    );
+  }
+}
+
 // Not `this.data()`: with the seed's `express({}, 'data')` the key shadows that method.
 function dataAccessor(enumerable: boolean): PropertyDescriptor {
   return {
@@ -119,6 +146,27 @@ export function keyedClass<C extends abstract new (...args: never[]) => SessionH
   return Keyed;
 }
 
+/**
+ * Hands the outcome of `work` to a node-style callback as express-session does, when one is
+ * given; the promise is returned either way, and with a callback its rejection is the
+ * callback's (never an unhandled rejection).
+ *
+ * @param work - the operation
+ * @param callback - `(err?) => void`, or undefined
+ * @returns `work`
+ * @example
+ * regenerate(cb) { return withCallback(this.renew(), cb) }
+ */
+export function withCallback<T>(work: Promise<T>, callback: ((err?: unknown) => void) | undefined): Promise<T> {
+  if (typeof callback !== 'function') return work;
+  work.then(
+    () => callback(),
+    (err: unknown) => callback(err),
+  );
+  work.catch(() => undefined);
+  return work;
+}
+
 /** A commit failure and whether user code took charge of it. */
 interface Failure {
   error: unknown;
@@ -135,6 +183,13 @@ interface Failure {
 export abstract class SessionHandle {
   /** The live session, once this handle has an id. */
   protected entry: LiveSession | undefined;
+  /** When the id's cookie was issued (epoch ms; 0 unknown): bounds adoption by a first write. */
+  protected issued = 0;
+  /**
+   * This handle saw the id's record live: from then on its writes apply only while that
+   * record exists (never create one), so an ended session stays ended.
+   */
+  protected sawRecord = false;
   protected readonly draft: Draft;
   private readonly batches: Op[][] = [];
   protected readonly work = new Set<Promise<unknown>>();
@@ -185,7 +240,8 @@ export abstract class SessionHandle {
     return this.tracked();
   }
 
-  private tracked(): JsonObject {
+  /** @internal The tracked data proxy (what `[key]` returns; throws while the load failed). */
+  tracked(): JsonObject {
     if (this.loadError !== undefined) {
       throw new SessionSyncError('store_unavailable', 'session-sync: the session could not be loaded from the store', {
         cause: this.loadError,
@@ -210,8 +266,57 @@ export abstract class SessionHandle {
   /** Makes sure the handle has an id and a live entry before a write (HTTP issues a cookie). */
   protected abstract ensureEntry(): LiveSession;
 
+  /**
+   * A write was refused with `ended`: the entry to write to instead (HTTP: a fresh id, when
+   * this request loaded no record and its headers are not sent), or undefined.
+   */
+  protected afterEnded(_entry: LiveSession): LiveSession | undefined {
+    return undefined;
+  }
+
+  /** Holds a live entry from now on (the id's cookie issued at `issued`). */
+  protected bindEntry(entry: LiveSession | undefined, issued: number): void {
+    this.entry = entry;
+    this.issued = issued;
+    this.sawRecord = entry !== undefined && entry.version > 0;
+    if (entry && issued > entry.issued) entry.issued = issued;
+  }
+
+  /**
+   * When a write of this handle may land: only while the record exists once the handle saw
+   * it live; otherwise as the first write adopting an id issued early.
+   *
+   * @param entry - the entry written to
+   * @returns the condition
+   */
+  protected condition(entry: LiveSession): WriteCondition {
+    if (entry.version > 0) this.sawRecord = true;
+    return this.sawRecord ? { exists: true } : { adopt: this.issued };
+  }
+
+  // One write to the store, moved once to a fresh id when the store refuses an id this
+  // handle never saw live (HTTP only: a visitor with a dead cookie gets a new session).
+  private async send(entry: LiveSession, ops: Op[]): Promise<ApplyResult> {
+    try {
+      return await this.core.commit(entry.id, ops, { when: this.condition(entry), device: () => this.seenDevice() });
+    } catch (err) {
+      const next = err instanceof SessionSyncError && err.code === 'ended' ? this.afterEnded(entry) : undefined;
+      if (!next) throw err;
+      debug('the id this request named has ended; writing under a new one');
+      return this.core.commit(next.id, ops, { when: this.condition(next), device: () => this.seenDevice() });
+    }
+  }
+
   /** Reports a failed automatic commit that no `synchronize()` caller took charge of. */
   protected abstract reportFailure(error: unknown): void;
+
+  /**
+   * What the request or handshake behind this handle says about the client: its device
+   * note, which commits carry to the store (at most once per `ttl / 100`).
+   */
+  protected seenDevice(): DeviceNote | undefined {
+    return undefined;
+  }
 
   /** Called on every tracked write, before the commit is scheduled. */
   protected wrote(): void {}
@@ -250,10 +355,10 @@ export abstract class SessionHandle {
       const at = this.batches.indexOf(batch);
       if (at >= 0) this.batches.splice(at, 1);
     };
-    const work = this.core.commit(entry.id, ops).then(
+    const work = this.send(entry, ops).then(
       (result) => {
         done();
-        debug('committed %d ops to %s as version %d', ops.length, entry.id, result.version);
+        debug('committed %d ops as version %d', ops.length, result.version);
       },
       (err: unknown) => {
         done();
@@ -323,13 +428,54 @@ export abstract class SessionHandle {
   }
 
   /**
+   * Commits every change made through this handle now: `synchronize()` under
+   * express-session's name, with its node-style callback.
+   *
+   * @param callback - called with the error, or with nothing once stored
+   * @returns when stored and published
+   * @example
+   * req.session.val.step = 2
+   * req.session.save((err) => res.redirect('/next'))
+   */
+  save(callback?: (err?: unknown) => void): Promise<void> {
+    return withCallback(this.synchronize(), callback);
+  }
+
+  /**
+   * Adds `by` to the number at `path` as an `inc` op: concurrent increments from every
+   * request, socket and browser never lose each other (a read–await–write of `val.n++`
+   * would). The value this handle reads changes at once.
+   *
+   * @param path - a dot string or an array of keys
+   * @param by - a finite number (default 1)
+   * @returns when stored and published, like `synchronize()`
+   * @throws SessionSyncError `invalid` when the value there is not a number, or `by` not finite
+   * @example
+   * app.post('/like', async (req, res) => {
+   *   await req.session.increment('likes')
+   *   res.json({ likes: req.session.val.likes })
+   * })
+   */
+  increment(path: PathInput, by = 1): Promise<void> {
+    this.tracked(); // a session that could not be loaded is not written to
+    this.draft.increment(toPath(path, 'increment(path)'), by);
+    return this.autoSync ? this.synchronize() : Promise.resolve();
+  }
+
+  /**
    * Ends this session everywhere: record gone, every socket of it told and disconnected.
    *
+   * @param callback - express-session's node-style callback, if you use that style
    * @returns when done
    * @example
    * await req.session.destroy()
    */
-  async destroy(): Promise<void> {
+  destroy(callback?: (err?: unknown) => void): Promise<void> {
+    return withCallback(this.end(), callback);
+  }
+
+  /** What `destroy()` does. */
+  protected async end(): Promise<void> {
     this.draft.discard();
     const entry = this.entry;
     if (!entry) return;
@@ -361,6 +507,54 @@ export abstract class SessionHandle {
     if (user === undefined) return 0;
     // Without an id yet (a new visitor signing in), every session of the user is another one.
     return endSessions(this.core, user, this.entry?.id);
+  }
+
+  /**
+   * The live sessions of this session's user (option `user`), without their ids (tags only):
+   * the current one first with `current: true`, then the most recently active. A session
+   * without a user lists nothing. Changes made through this handle are committed first (with
+   * `autoSync`), so a sign-in in this same request is listed.
+   *
+   * @returns `{ tag, version, createdAt, lastActive, device, current }` of each
+   * @throws TypeError without the option `user`; SessionSyncError `store_unavailable`
+   * @example
+   * res.json(await req.session.devices()) // [{ tag, device: { summary: 'Chrome on macOS', … }, current: true, … }, …]
+   */
+  async devices(): Promise<UserDevice[]> {
+    this.userNow('devices'); // refuses before anything is committed
+    if (this.autoSync) await this.settle();
+    return listDevices(this.core, this.userNow('devices'), this.entry?.id);
+  }
+
+  /**
+   * Ends one session of this session's user, named by its tag (from {@link devices}): live on
+   * every node, its sockets get `session:ended { reason: 'destroyed' }` and its browser cache
+   * is wiped. The current tag is {@link destroy}. A tag that is not one of the same user's
+   * sessions (another user's, a forged one, not a string) is refused.
+   *
+   * @param tag - the session's tag
+   * @returns when ended
+   * @throws TypeError without the option `user`; SessionSyncError `forbidden`, `store_unavailable`
+   * @example
+   * app.post('/devices/revoke', async (req, res) => { await req.session.revoke(req.body.tag); res.sendStatus(204) })
+   */
+  async revoke(tag: string): Promise<void> {
+    const user = this.userNow('revoke');
+    if (typeof tag === 'string' && tag === this.tag) return this.destroy();
+    return revokeByTag(this.core, user, tag);
+  }
+
+  // The user as this handle sees it, uncommitted edits included.
+  private userNow(method: string): string | undefined {
+    const userOf = this.core.options.user;
+    if (!userOf) throw new TypeError(`session-sync: ${method}() needs the option "user"`);
+    // Data that could not be loaded must not read as "no user".
+    if (this.unavailable) {
+      throw new SessionSyncError('store_unavailable', 'session-sync: the session could not be loaded from the store', {
+        cause: this.loadError,
+      });
+    }
+    return userOf(this.draft.current());
   }
 
   /** The JSON of the session as this handle sees it. */

@@ -2,15 +2,16 @@
  * What the browser may see (`expose`) and change (`clientWritable`). Server-only data never
  * leaves the server: every route body, hello answer and patch goes through `project`.
  */
-import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { StandardSchemaV1 } from '../standard-schema.js';
 import {
-  applyOps,
   covers,
   diff,
   getIn,
   isPlainObject,
-  type ErrorAck,
+  SessionSyncError,
+  toPath,
   type JsonObject,
+  type PathInput,
   type JsonValue,
   type Op,
 } from '../../shared/index.js';
@@ -61,6 +62,33 @@ export function project(expose: ResolvedOptions['expose'], data: JsonObject): Js
   return out;
 }
 
+/** What `regenerate({ keep })` carries over: `'exposed'`, everything, nothing, or paths. */
+export type Keep = 'exposed' | boolean | readonly PathInput[];
+
+/**
+ * What a regenerated session starts with (`regenerate({ keep })`).
+ *
+ * @param expose - the resolved option
+ * @param keep - `'exposed'`: what the browser may see (with a function `expose`, the
+ *   top-level keys not starting with `_`); `true` all; `false` nothing; or a list of paths
+ * @returns the picker, made before anything changes so a bad `keep` throws first
+ * @throws TypeError for anything else
+ * @example
+ * keptData({ hideUnderscore: true }, 'exposed')({ user: 'ann', _csrf: 'x' }) // { user: 'ann' }
+ */
+export function keptData(expose: ResolvedOptions['expose'], keep: unknown): (data: JsonObject) => JsonObject {
+  if (keep === true) return (data) => data;
+  if (keep === false) return () => ({});
+  if (keep === 'exposed') {
+    return 'fn' in expose ? (data) => project({ hideUnderscore: true }, data) : (data) => project(expose, data);
+  }
+  if (Array.isArray(keep)) {
+    const paths = keep.map((p, i) => toPath(p as PathInput, `regenerate({ keep })[${i}]`));
+    return (data) => project({ paths }, data);
+  }
+  throw new TypeError("session-sync: regenerate({ keep }) takes 'exposed', true, false or a list of paths");
+}
+
 /**
  * Projects one committed change through `expose`.
  *
@@ -89,62 +117,91 @@ export function historyProjectable(expose: ResolvedOptions['expose']): boolean {
   return 'hideUnderscore' in expose;
 }
 
-const refuse = (message: string): ErrorAck => ({ ok: false, code: 'forbidden', message });
+const forbidden = (message: string): SessionSyncError => new SessionSyncError('forbidden', message);
 
 async function runValidator(validate: Validator, value: unknown): Promise<true | string> {
-  if (typeof validate === 'function') {
-    const verdict = validate(value);
-    return verdict === true ? true : typeof verdict === 'string' ? verdict : 'refused by the validator';
+  try {
+    if (typeof validate === 'function') {
+      const verdict = await validate(value);
+      return verdict === true ? true : typeof verdict === 'string' ? verdict : 'refused by the validator';
+    }
+    const result = await (validate as StandardSchemaV1)['~standard'].validate(value);
+    if (!result.issues) return true;
+    return result.issues.map((issue) => issue.message).join('; ') || 'refused by the schema';
+  } catch (err) {
+    // A validator that throws refuses: a bug in it must never let a write through.
+    return `the validator threw: ${(err as Error)?.message ?? String(err)}`;
   }
-  const result = await (validate as StandardSchemaV1)['~standard'].validate(value);
-  if (!result.issues) return true;
-  return result.issues.map((issue) => issue.message).join('; ') || 'refused by the schema';
 }
 
 /**
- * Checks a browser write against `clientWritable`.
+ * Checks that every op of a browser write is under a path `clientWritable` lists (the part
+ * of the policy that needs no data, so a refused write never reaches the store).
+ *
+ * @param writable - the resolved option
+ * @param ops - the parsed ops
+ * @returns undefined when allowed, else the refusal (code `forbidden`)
+ * @example
+ * writablePathRefusal({ paths: [['prefs']] }, ops)
+ */
+export function writablePathRefusal(
+  writable: ResolvedOptions['clientWritable'],
+  ops: readonly Op[],
+): SessionSyncError | undefined {
+  if ('none' in writable) return forbidden('this session is not writable from the browser (option clientWritable)');
+  if ('fn' in writable) return undefined;
+  const listed = 'paths' in writable ? writable.paths : writable.validators.map((v) => v.path);
+  for (const op of ops) {
+    if (!listed.some((p) => covers(p, op.path)))
+      return forbidden(`${op.path.join('.')} is not writable from the browser`);
+  }
+  return undefined;
+}
+
+/**
+ * Judges a browser write against `clientWritable`'s validators (or its function form)
+ * with the data the change is actually applied to: run inside the store's atomic apply.
  *
  * @param writable - the resolved option
  * @param ops - the parsed ops
  * @param id - the session id
- * @param data - the whole session before the write
- * @returns true, or the refusal to send back (code `forbidden`)
+ * @param before - the whole session the ops apply to
+ * @param after - the whole session after them
+ * @throws SessionSyncError `forbidden` when refused (also when a validator throws)
  * @example
- * await checkWritable({ paths: [['prefs']] }, ops, id, data)
+ * await validateWrite(writable, ops, id, before, after)
  */
-export async function checkWritable(
+export async function validateWrite(
   writable: ResolvedOptions['clientWritable'],
   ops: readonly Op[],
   id: string,
-  data: JsonObject,
-): Promise<true | ErrorAck> {
-  if ('none' in writable) return refuse('this session is not writable from the browser (option clientWritable)');
+  before: JsonObject,
+  after: JsonObject,
+): Promise<void> {
   if ('fn' in writable) {
-    const verdict = await writable.fn(ops, { id, data });
-    return verdict === true ? true : refuse(typeof verdict === 'string' ? verdict : 'refused by clientWritable');
-  }
-  if ('paths' in writable) {
-    for (const op of ops) {
-      if (!writable.paths.some((p) => covers(p, op.path)))
-        return refuse(`${op.path.join('.')} is not writable from the browser`);
+    let verdict: boolean | string;
+    try {
+      verdict = await writable.fn(ops, { id, data: before });
+    } catch (err) {
+      throw forbidden(`clientWritable threw: ${(err as Error)?.message ?? String(err)}`);
     }
-    return true;
+    if (verdict !== true) throw forbidden(typeof verdict === 'string' ? verdict : 'refused by clientWritable');
+    return;
   }
+  if (!('validators' in writable)) return;
   const touched = new Set<(typeof writable.validators)[number]>();
   for (const op of ops) {
     const rule = writable.validators.find((v) => covers(v.path, op.path));
-    if (!rule) return refuse(`${op.path.join('.')} is not writable from the browser`);
+    if (!rule) throw forbidden(`${op.path.join('.')} is not writable from the browser`);
     touched.add(rule);
-  }
-  let after: JsonObject;
-  try {
-    after = applyOps(data, ops).data;
-  } catch {
-    return true; // the store refuses it as `invalid`, with the precise reason
   }
   for (const rule of touched) {
     const verdict = await runValidator(rule.validate, getIn(after, rule.path));
-    if (verdict !== true) return refuse(`${rule.path.join('.')}: ${verdict}`);
+    if (verdict !== true) throw forbidden(`${rule.path.join('.')}: ${verdict}`);
   }
-  return true;
+}
+
+/** Whether browser writes need a judgement of the data (validators or a function). */
+export function needsData(writable: ResolvedOptions['clientWritable']): boolean {
+  return 'fn' in writable || 'validators' in writable;
 }

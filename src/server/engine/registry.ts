@@ -5,7 +5,7 @@
  * handler call, with no `reload()`.
  */
 import { applyOps, type EndReason, type JsonObject, type Op } from '../../shared/index.js';
-import type { SessionStore, StoreEvent } from '../stores/store.js';
+import type { SessionStore, StoredSession, StoreEvent } from '../stores/store.js';
 import { logger } from '../log.js';
 
 const debug = logger('registry');
@@ -17,6 +17,15 @@ export interface LiveSession {
   data: JsonObject;
   /** Its version (0: no record). */
   version: number;
+  /** When its record was created (epoch ms); null while no record is known. */
+  epoch: number | null;
+  /** Its idle deadline as last known here (epoch ms); null while no record is known. */
+  expires: number | null;
+  /**
+   * When the cookie naming it was issued, as the requests and sockets holding it presented
+   * it (epoch ms; 0 unknown): lets out-of-band code adopt an id a live visitor holds.
+   */
+  issued: number;
   /** Why it ended, once it did. */
   ended?: EndReason;
   /** Holders: requests in flight and open sockets. */
@@ -27,6 +36,25 @@ export interface LiveSession {
 }
 
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
+
+/** A record's creation time and idle deadline (epoch ms). */
+interface Times {
+  epoch: number;
+  expires: number;
+}
+
+/**
+ * Takes a stored record into a live entry (a reload or a resync).
+ *
+ * @param entry - the entry
+ * @param stored - what the store answered
+ */
+export function adoptStored(entry: LiveSession, stored: StoredSession): void {
+  entry.data = stored.data;
+  entry.version = stored.version;
+  if (stored.epoch !== undefined) entry.epoch = stored.epoch;
+  if (stored.expires !== undefined) entry.expires = stored.expires;
+}
 
 /**
  * Live sessions by id, fed by the store's change feed.
@@ -39,8 +67,14 @@ export class Registry {
   private readonly live = new Map<string, LiveSession>();
   private readonly loading = new Map<string, Promise<LiveSession>>();
 
-  /** @param store - where sessions live */
-  constructor(private readonly store: SessionStore) {}
+  /**
+   * @param store - where sessions live
+   * @param absolute - the longest lifetime (ms), which bounds an idle deadline renewed here
+   */
+  constructor(
+    private readonly store: SessionStore,
+    private readonly absolute: number,
+  ) {}
 
   /**
    * Takes a hold on a session, loading it from the store unless this process holds it.
@@ -64,6 +98,9 @@ export class Registry {
             id,
             data: stored?.data ?? EMPTY,
             version: stored?.version ?? 0,
+            epoch: stored?.epoch ?? null,
+            expires: stored?.expires ?? null,
+            issued: 0,
             refs: 0,
             pendingVersion: 0,
           };
@@ -95,7 +132,16 @@ export class Registry {
       held.refs++;
       return held;
     }
-    const entry: LiveSession = { id, data: EMPTY, version: 0, refs: 1, pendingVersion: 0 };
+    const entry: LiveSession = {
+      id,
+      data: EMPTY,
+      version: 0,
+      epoch: null,
+      expires: null,
+      issued: 0,
+      refs: 1,
+      pendingVersion: 0,
+    };
     this.live.set(id, entry);
     return entry;
   }
@@ -108,6 +154,23 @@ export class Registry {
   release(entry: LiveSession): void {
     entry.refs--;
     if (entry.refs <= 0 && this.live.get(entry.id) === entry) this.live.delete(entry.id);
+  }
+
+  /**
+   * Reads a held session from the store again. The entry is shared with this process's
+   * sockets and kept current by the feed: it never moves back to an older version.
+   *
+   * @param entry - a held entry
+   * @returns when read
+   * @throws what the store threw
+   */
+  async reload(entry: LiveSession): Promise<void> {
+    const stored = await this.store.get(entry.id);
+    if (!stored) {
+      entry.data = EMPTY;
+      entry.version = 0;
+      entry.epoch = entry.expires = null;
+    } else if (stored.version >= entry.version) adoptStored(entry, stored);
   }
 
   /**
@@ -128,9 +191,37 @@ export class Registry {
    * @param base - the version the ops applied to
    * @param version - the version after
    * @param ops - the ops as applied
+   * @param times - the record's epoch and idle deadline, as the store answered
    */
-  applied(id: string, base: number, version: number, ops: readonly Op[]): void {
+  applied(id: string, base: number, version: number, ops: readonly Op[], times: Partial<Times>): void {
     this.onEvent({ type: 'change', id, base, version, ops: ops as Op[] });
+    this.times(id, times);
+  }
+
+  /**
+   * Records a held session's epoch and idle deadline, as a store answer told them.
+   *
+   * @param id - the session id
+   * @param times - `epoch` and `expires`, when the answer had them
+   */
+  times(id: string, times: Partial<Times>): void {
+    const entry = this.live.get(id);
+    if (!entry || entry.version === 0) return;
+    if (times.epoch !== undefined) entry.epoch = times.epoch;
+    if (times.expires !== undefined) entry.expires = times.expires;
+  }
+
+  /**
+   * Activity renewed a held session's idle lifetime here: its deadline moves (never past
+   * the absolute one).
+   *
+   * @param id - the session id
+   * @param expires - the new idle deadline, epoch ms
+   */
+  renewed(id: string, expires: number): void {
+    const entry = this.live.get(id);
+    if (!entry || entry.version === 0 || entry.epoch === null) return;
+    entry.expires = Math.min(expires, entry.epoch + this.absolute);
   }
 
   /**
@@ -145,10 +236,12 @@ export class Registry {
       entry.ended = event.reason;
       entry.data = EMPTY;
       entry.version = 0;
+      entry.epoch = entry.expires = null;
       return;
     }
+    if (event.epoch !== undefined) entry.epoch = event.epoch;
     if (event.version <= entry.version) return; // already known (our own apply, or a replay)
-    if (entry.ended && event.version === 1) entry.ended = undefined; // written again after its end
+    if (entry.ended && event.version === 1) entry.ended = undefined; // a record again (a restarted store)
     if (event.base === entry.version && !entry.resync) {
       try {
         entry.data = applyOps(entry.data, event.ops).data;
@@ -168,10 +261,7 @@ export class Registry {
     entry.resync = this.store
       .get(entry.id)
       .then((stored) => {
-        if (stored && stored.version >= entry.version) {
-          entry.data = stored.data;
-          entry.version = stored.version;
-        }
+        if (stored && stored.version >= entry.version) adoptStored(entry, stored);
       })
       .catch((err: unknown) => debug('resync of %s failed: %o', entry.id, err))
       .finally(() => {

@@ -1,9 +1,9 @@
 /**
- * What the facade and `logoutOthers()` do over every session of one user (option `user`,
- * DESIGN.md §3b). The index itself lives inside each store and moves with every apply;
+ * What the facade and `logoutOthers()` do over every session of one user (option `user`).
+ * The index itself lives inside each store and moves with every apply;
  * this file only lists it and acts on what it lists.
  */
-import { isPlainObject, type JsonObject, type Op } from '../../shared/index.js';
+import { isPlainObject, SessionSyncError, type JsonObject, type Op } from '../../shared/index.js';
 import { wrapStoreError, type Core } from './core.js';
 import { Draft } from './draft.js';
 import type { UserSession } from '../stores/store.js';
@@ -111,8 +111,8 @@ export async function opsOf(
 
 /**
  * Applies one change to every session of a user; each is pushed live to its mirrors. A
- * session that ends between the listing and its write is not brought back: only existing
- * records are changed. When one session refuses the change (`invalid`, `too_large`), the
+ * session that ends between the listing and its write is not brought back: the store
+ * applies the change only while the record exists. When one session refuses the change (`invalid`, `too_large`), the
  * others still get it and the call then rejects with that error.
  *
  * @param core - the shared state
@@ -149,13 +149,11 @@ async function updateExisting(core: Core, id: string, change: SessionUpdate): Pr
     ops = change;
   }
   if (ops.length === 0) return false;
-  const result = await core.commit(id, ops);
-  // Every listed session had a record (version >= 1), so a change that lands as version 1
-  // created a new one: the session ended meanwhile. The store has no conditional apply, so
-  // end the stray record again rather than revive a logged-out device with partial data.
-  if (result.changed && result.version === 1) {
-    await core.destroy(id, 'destroyed');
-    return false;
+  try {
+    // Only while the record exists: a session that ended since the listing stays ended.
+    return (await core.commit(id, ops, { when: { exists: true } })).changed;
+  } catch (err) {
+    if (err instanceof SessionSyncError && err.code === 'ended') return false;
+    throw err;
   }
-  return result.changed;
 }

@@ -1,15 +1,18 @@
 /**
- * The JSON route (default `GET /get/session`): `{ version, tag, data }` with the exposed data,
- * an ETag of `"<tag>:<version>"` and 304s, never cached by intermediaries. A `GET` carrying
+ * The JSON route (default `GET /get/session`): `{ version, tag, epoch, expiresIn, data }`
+ * with the exposed data, an ETag of `"<tag>:<epoch>:<version>"` (so a 304 never validates a
+ * cache of an earlier record) and 304s, never cached by intermediaries. A `GET` carrying
  * `X-Session-Sync: 1` issues the id cookie (no record), so the browser SDK holds one id
- * before its socket opens. CORS follows `origins`.
+ * before its socket opens — also in place of a cookie whose id is neither live nor
+ * adoptable, so a dead id always has a way out (`X-Session-Sync: renew`, sent while the SDK
+ * follows a regenerate, never replaces one). CORS follows `origins`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HTTP_STATUS, SessionSyncError } from '../../shared/index.js';
+import { HTTP_STATUS, SessionSyncError, type SessionSnapshot } from '../../shared/index.js';
 import type { Core } from '../engine/core.js';
-import type { HttpSession } from './express.js';
 import { originAllowed } from '../engine/origin.js';
 import { project } from '../engine/policy.js';
+import type { HttpSession } from './http-session.js';
 
 type Request = IncomingMessage & {
   path?: string;
@@ -96,14 +99,15 @@ function corsHeaders(core: Core, req: Request, res: ServerResponse): boolean {
  * @param req - the request
  * @param res - the response
  * @param next - Express' next
+ * @returns when answered (or passed on)
  */
-export function serveRoute(
+export async function serveRoute(
   core: Core,
   session: HttpSession,
   req: Request,
   res: ServerResponse,
   next: (err?: unknown) => void,
-): void {
+): Promise<void> {
   const method = req.method;
   if (method === 'OPTIONS' && req.headers['access-control-request-method'] && req.headers.origin) {
     if (!corsHeaders(core, req, res) || !res.hasHeader('Access-Control-Allow-Origin')) return next();
@@ -119,33 +123,58 @@ export function serveRoute(
   corsHeaders(core, req, res);
   res.setHeader('Cache-Control', 'no-store, private');
   addVary(res, req.headers.origin ? ['Cookie', 'Origin'] : ['Cookie']);
-  let view;
+  let body: SessionSnapshot;
   try {
-    if (session.id === undefined && req.headers['x-session-sync'] === '1') session.issueId();
-    view = session.committedView();
     if (session.unavailable) {
       throw new SessionSyncError('store_unavailable', 'session-sync: the session store is unavailable');
     }
+    // '1' (a page loading): an id neither live nor adoptable is replaced, so a dead id always
+    // has a way out. 'renew' (the SDK following a regenerate): the new cookie is on its way
+    // and must not be raced by a replacement; only a visitor without any cookie gets one.
+    const mode = req.headers['x-session-sync'];
+    if (mode === '1' && session.version === 0) await session.renewIfDead();
+    else if (mode === 'renew' && session.id === undefined) session.issueId();
+    body = routeBody(core, session);
   } catch (err) {
-    const code = err instanceof SessionSyncError ? err.code : 'internal';
-    const body = JSON.stringify({ ok: false, code, message: (err as Error).message });
-    res.statusCode = HTTP_STATUS[code];
+    // Ours is answered as JSON; anything else (a bug in `expose`) is the app's error handler's.
+    if (!(err instanceof SessionSyncError)) throw err;
+    res.statusCode = HTTP_STATUS[err.code];
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.end(body);
+    res.end(JSON.stringify({ ok: false, code: err.code, message: err.message }));
     return;
   }
-  const version = session.version;
-  const tag = session.tag;
-  const etag = `"${tag}:${version}"`;
+  const etag = `"${body.tag}:${body.epoch}:${body.version}"`;
   res.setHeader('ETag', etag);
   if (etagMatches(req.headers['if-none-match'], etag)) {
     res.statusCode = 304;
     res.end();
     return;
   }
-  const body = JSON.stringify({ version, tag, data: project(core.options.expose, view) });
+  const text = JSON.stringify(body);
   res.statusCode = 200;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(body);
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+/**
+ * The session of a request as every answer tells the browser: version, tag, the record's
+ * epoch and the ms left to its idle deadline, and the exposed data (with defaults).
+ *
+ * @param core - the shared state
+ * @param session - the request's session
+ * @returns the snapshot (`{ version: 0, tag: null, epoch: null, expiresIn: null, data: defaults }` without a session)
+ * @throws what `expose` threw
+ */
+export function routeBody(core: Core, session: HttpSession): SessionSnapshot {
+  const data = project(core.options.expose, session.committedView());
+  const live = session.live;
+  const recorded = live !== undefined && live.version > 0;
+  return {
+    version: session.version,
+    tag: session.tag,
+    epoch: recorded ? live.epoch : null,
+    expiresIn: recorded && live.expires !== null ? Math.max(0, live.expires - Date.now()) : null,
+    data,
+  };
 }

@@ -5,6 +5,7 @@
  * the sync protocol. Sockets restored by connection-state recovery skip middlewares, so
  * they are set up again from a `connection` listener.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Namespace, Server, Socket } from 'socket.io';
 import {
   SessionSyncError,
@@ -13,15 +14,17 @@ import {
   type JsonObject,
   type ServerToClientEvents,
 } from '../../shared/index.js';
-import { ROOM_PREFIX, roomOf } from './broadcast.js';
+import type { SignedId } from '../engine/cookie.js';
 import type { Core } from '../engine/core.js';
-import { cookieIssuer, handshakeOrigin } from './handshake.js';
+import { checkDataKey } from '../engine/handle.js';
 import { originAllowed } from '../engine/origin.js';
-import { serveProtocol } from './protocol-server.js';
 import type { LiveSession } from '../engine/registry.js';
-import { sideOf, type SocketSide } from './side.js';
-import { SocketSession } from './socket-session.js';
 import { logger } from '../log.js';
+import { ROOM_PREFIX, roomOf } from './broadcast.js';
+import { cookieIssuer, handshakeDecider, handshakeDevice, handshakeOrigin } from './handshake.js';
+import { serveProtocol } from './protocol-server.js';
+import type { SocketSide } from './side.js';
+import { SocketSession } from './socket-session.js';
 
 const debug = logger('socket');
 
@@ -48,19 +51,20 @@ class ConnectRefusal extends Error {
   }
 }
 
+/**
+ * A throwaway `socket.session`, to learn which names the session uses itself.
+ *
+ * @param core - the shared state
+ * @returns the probe
+ */
+export function socketProbe(core: Core): SocketSession {
+  return new SocketSession(core, {}, '\u0000probe');
+}
+
 function checkArguments(core: Core, defaults: JsonObject, key: string): void {
   if (!isPlainObject(defaults)) throw new TypeError('session-sync: socketIO(defaults) must be a plain JSON object');
   assertJson(defaults);
-  if (typeof key !== 'string' || key === '')
-    throw new TypeError('session-sync: socketIO(defaults, key) needs a non-empty key');
-  // The key becomes a property of the handle: it may not hide one of the handle's own
-  // (`data`, the seed's example, is safe: the handle never reads it through `this`).
-  const probe = new SocketSession(core, {}, '\u0000probe');
-  if (key !== 'data' && key in probe) {
-    throw new TypeError(
-      `session-sync: socketIO(defaults, key): "${key}" is taken by socket.session itself; pick another key`,
-    );
-  }
+  checkDataKey(key, 'the key of socketIO(defaults, key)', socketProbe(core));
 }
 
 // How long Socket.IO keeps a disconnected socket restorable; 0 when recovery is off.
@@ -75,16 +79,14 @@ function recoveryWindow(socket: AnySocket): number {
 
 /** The socket side of one middleware: `(socket, next)` plus the recovery listener per namespace. */
 class SocketBinding {
-  private readonly side: SocketSide;
   private readonly namespaces = new WeakSet<AnyNamespace>();
 
   constructor(
     private readonly core: Core,
+    private readonly side: SocketSide,
     private readonly defaults: JsonObject,
     private readonly key: string,
-  ) {
-    this.side = sideOf(core);
-  }
+  ) {}
 
   /** Serves a namespace: broadcasts to it, and sets up the sockets it restores. */
   serve(nsp: AnyNamespace): void {
@@ -112,11 +114,12 @@ class SocketBinding {
     return new ConnectRefusal('forbidden', `session-sync: origin ${origin} is not allowed (option origins)`);
   }
 
-  private idOf(socket: AnySocket): { id: string | undefined; fresh: boolean } {
-    const id = this.core.readId(socket.request.headers.cookie);
-    if (id !== undefined) return { id, fresh: false };
+  // The id a socket's session is: the fresh one decided on its handshake (`attach(io)` gave
+  // it a cookie, in place of none or of a dead one), else the one its cookie names.
+  private idOf(socket: AnySocket): { signed: SignedId | undefined; fresh: boolean } {
     const issued = this.side.issued.get(socket.request);
-    return { id: issued, fresh: issued !== undefined };
+    if (issued) return { signed: issued, fresh: true };
+    return { signed: this.core.cookies.read(socket.request.headers.cookie), fresh: false };
   }
 
   /** The `io.use()` middleware. */
@@ -127,49 +130,61 @@ class SocketBinding {
       const refusal = this.originRefusal(socket);
       if (refusal) return next(refusal);
       const session = new SocketSession(this.core, this.defaults, this.key);
-      const { id, fresh } = this.idOf(socket);
-      if (id === undefined) {
+      const { signed, fresh } = this.idOf(socket);
+      if (signed === undefined) {
         this.install(socket, session, undefined);
         return next();
       }
-      this.side.acquire(id, fresh).then(
-        (entry) => {
-          // The client left while the store answered: Socket.IO will drop the socket
-          // without a disconnect event, so give the hold back now.
-          if (socket.conn.readyState !== 'open') {
-            this.side.release(entry);
-            return next();
-          }
-          this.install(socket, session, entry);
-          next();
-        },
-        (err: unknown) => {
-          debug('loading %s for a socket failed: %o', id, err);
-          next(new ConnectRefusal('store_unavailable', 'session-sync: the session store is unavailable'));
-        },
-      );
+      this.side
+        .acquire(signed.id, fresh)
+        .then(async (entry) => {
+          // An id neither live nor adoptable: its hello and writes will be answered `ended`.
+          const dead = fresh ? undefined : await this.core.deadReason(entry, signed.issued).catch(() => undefined);
+          return { entry, dead };
+        })
+        .then(
+          ({ entry, dead }) => {
+            // The client left while the store answered: Socket.IO will drop the socket
+            // without a disconnect event, so give the hold back now.
+            if (socket.conn.readyState !== 'open') {
+              this.side.release(entry);
+              return next();
+            }
+            if (dead) session.markDead(dead);
+            this.install(socket, session, entry, signed.issued);
+            next();
+          },
+          (err: unknown) => {
+            debug('loading a session for a socket failed: %o', err);
+            next(new ConnectRefusal('store_unavailable', 'session-sync: the session store is unavailable'));
+          },
+        );
     } catch (err) {
       debug('the socket middleware failed: %o', err);
       next(new ConnectRefusal('internal', 'session-sync: internal error'));
     }
   };
 
-  private install(socket: AnySocket, session: SocketSession, entry: LiveSession | undefined): void {
+  private install(socket: AnySocket, session: SocketSession, entry: LiveSession | undefined, issued = 0): void {
     socket.session = session as never;
+    const { trustProxy, deviceIp } = this.core.options;
+    const device = handshakeDevice(socket.request, trustProxy, deviceIp);
+    session.seen(device);
     // Every message of the session counts as activity (idle TTL), at a bounded rate.
+    const seen = (): typeof device => device;
     socket.use((_packet, next) => {
       const live = session.live;
-      if (live && live.version > 0 && !live.ended) this.core.touch(live.id);
+      if (live && live.version > 0 && !live.ended) this.core.touch(live.id, seen);
       next();
     });
     serveProtocol(socket, this.core, session);
-    if (entry) this.bind(socket, session, entry);
+    if (entry) this.bind(socket, session, entry, issued);
   }
 
   // The socket holds the entry (made live by the feed) for as long as it is connected, and
   // for the recovery window after a drop Socket.IO may undo.
-  private bind(socket: AnySocket, session: SocketSession, entry: LiveSession): void {
-    session.bind(entry);
+  private bind(socket: AnySocket, session: SocketSession, entry: LiveSession, issued: number): void {
+    session.bind(entry, issued);
     this.side.remember(entry.id, session);
     void socket.join(roomOf(entry.id));
     let released = false;
@@ -208,7 +223,9 @@ class SocketBinding {
       socket.disconnect(true);
       return;
     }
-    const { id, fresh } = this.idOf(socket);
+    const { signed, fresh } = this.idOf(socket);
+    const id = signed?.id;
+    const issued = signed?.issued ?? 0;
     if (kept && kept.id !== id) {
       this.side.release(kept);
       kept = undefined;
@@ -217,18 +234,18 @@ class SocketBinding {
       if (room.startsWith(ROOM_PREFIX) && room !== (id === undefined ? undefined : roomOf(id))) void socket.leave(room);
     }
     if (id === undefined) return this.install(socket, session, undefined);
-    if (kept) return this.install(socket, session, kept);
+    if (kept) return this.install(socket, session, kept, issued);
     if (fresh || this.core.registry.peek(id)) {
       const entry = this.core.registry.adopt(id);
       this.side.hold(entry);
-      return this.install(socket, session, entry);
+      return this.install(socket, session, entry, issued);
     }
     // Not held here (another node served it before): load it, and hold the socket's events
     // until it is there.
     const ready = this.side.acquire(id, false).then(
       (entry) => {
         if (!socket.connected) return this.side.release(entry);
-        this.bind(socket, session, entry);
+        this.bind(socket, session, entry, issued);
       },
       (err: unknown) => {
         debug('loading %s for a restored socket failed: %o', id, err);
@@ -244,50 +261,61 @@ class SocketBinding {
  * Builds the `io.use()` middleware (`sync.socketIO()`).
  *
  * @param core - the shared state
+ * @param side - the core's socket side
  * @param defaults - values a session starts with
  * @param key - the property of `socket.session` holding the data
  * @returns `(socket, next)`
  * @throws TypeError for bad defaults or key
  * @example
- * io.use(createSocketMiddleware(core, {}, 'val'))
+ * io.use(createSocketMiddleware(core, side, {}, 'val'))
  */
 export function createSocketMiddleware(
   core: Core,
+  side: SocketSide,
   defaults: JsonObject,
   key: string,
 ): (socket: unknown, next: Next) => void {
   checkArguments(core, defaults, key);
-  return new SocketBinding(core, defaults, key).middleware as (socket: unknown, next: Next) => void;
+  return new SocketBinding(core, side, defaults, key).middleware as (socket: unknown, next: Next) => void;
 }
 
-const attached = new WeakMap<object, Set<Core>>();
-
 /**
- * `sync.attach(io)`: the middleware on the main namespace, plus a handshake hook that gives
- * a handshake without a valid cookie the id cookie (an `io.use()` middleware runs only
- * after the handshake's response headers are gone). Fires for the first request of every
- * transport: the polling handshake, and the upgrade response of a websocket-first one.
+ * `sync.attach(io)`: the middleware on every namespace, present and future (`io.of('/chat')`
+ * sockets have `socket.session` too), plus the handshake hooks that give a handshake without
+ * a usable cookie — none, or one naming an id that is neither live nor adoptable — a fresh id
+ * cookie (an `io.use()` middleware runs only after the handshake's response headers are
+ * gone). Fires for the first request of every transport: the polling handshake, and the
+ * upgrade response of a websocket-first one.
  *
  * @param core - the shared state
+ * @param side - the core's socket side
  * @param io - the Socket.IO server
  * @param defaults - values a session starts with
  * @param key - the property of `socket.session` holding the data
  * @throws TypeError when `io` is not a Socket.IO server
  * @example
- * attachToServer(core, io, {}, 'val')
+ * attachToServer(core, side, io, {}, 'val')
  */
-export function attachToServer(core: Core, io: unknown, defaults: JsonObject, key: string): void {
-  const server = io as Server;
+export function attachToServer(core: Core, side: SocketSide, io: unknown, defaults: JsonObject, key: string): void {
+  const server = io as Server & { _nsps?: Map<string, AnyNamespace> };
   if (!server || typeof server.use !== 'function' || typeof server.of !== 'function' || !server.engine) {
     throw new TypeError('session-sync: attach(io) needs a Socket.IO Server that is attached to an HTTP server');
   }
   checkArguments(core, defaults, key);
-  let cores = attached.get(server);
-  if (!cores) attached.set(server, (cores = new Set()));
-  if (cores.has(core)) throw new Error('session-sync: attach(io) was already called for this server');
-  cores.add(core);
-  const binding = new SocketBinding(core, defaults, key);
-  binding.serve(server.of('/'));
-  server.use(binding.middleware);
-  server.engine.on('initial_headers', cookieIssuer(core, sideOf(core).issued));
+  if (!side.attach(server)) throw new Error('session-sync: attach(io) was already called for this server');
+  const binding = new SocketBinding(core, side, defaults, key);
+  const cover = (nsp: AnyNamespace): void => {
+    binding.serve(nsp);
+    nsp.use(binding.middleware as never);
+  };
+  // Every namespace made so far (Socket.IO keeps them in `_nsps`), then each new one.
+  for (const nsp of server._nsps?.values() ?? [server.of('/')]) cover(nsp);
+  server.on('new_namespace', cover);
+  // An async check of the presented id before the handshake answers (engine.io >= 6.5), so
+  // a dead one can be replaced; the headers hook then writes the cookie.
+  const engine = server.engine as typeof server.engine & {
+    use?: (fn: (req: IncomingMessage, res: unknown, next: (err?: unknown) => void) => void) => void;
+  };
+  if (typeof engine.use === 'function') engine.use(handshakeDecider(core, side.issued));
+  engine.on('initial_headers', cookieIssuer(core, side.issued));
 }

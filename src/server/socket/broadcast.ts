@@ -63,16 +63,22 @@ export class Broadcaster {
   private readonly tracked = new Map<string, Tracked>();
   private readonly needsData: boolean;
 
-  /** @param core - the shared state whose feed to follow (one Broadcaster per core) */
+  /** @param core - the shared state whose feed the socket side hands on (one Broadcaster per core) */
   constructor(private readonly core: Core) {
     this.needsData = !('hideUnderscore' in core.options.expose);
-    core.on('event', (event: StoreEvent) => {
-      try {
-        this.onEvent(event);
-      } catch (err) {
-        debug('broadcasting %s of %s failed: %o', event.type, event.id, err);
-      }
-    });
+  }
+
+  /**
+   * Sends one event of the store's feed to the local sockets of its session.
+   *
+   * @param event - a change or an end
+   */
+  onEvent(event: StoreEvent): void {
+    try {
+      this.deliver(event);
+    } catch (err) {
+      debug('broadcasting %s of %s failed: %o', event.type, event.id, err);
+    }
   }
 
   /**
@@ -109,7 +115,7 @@ export class Broadcaster {
     return false;
   }
 
-  private onEvent(event: StoreEvent): void {
+  private deliver(event: StoreEvent): void {
     const room = roomOf(event.id);
     if (event.type === 'end') {
       // A record written again under this id starts over from version 0.

@@ -1,5 +1,5 @@
 /**
- * The server's half of the sync protocol (DESIGN.md §5): answers `session:hello` and
+ * The server's half of the sync protocol (PROTOCOL.md): answers `session:hello` and
  * `session:mutate`. Every payload is untrusted: it goes through the guards of
  * `src/shared`, a bad one gets an error ack and changes nothing, and no handler ever throws.
  */
@@ -15,7 +15,7 @@ import {
   type PatchMessage,
 } from '../../shared/index.js';
 import { wrapStoreError, type Core } from '../engine/core.js';
-import { checkWritable, historyProjectable, project, projectOps } from '../engine/policy.js';
+import { historyProjectable, project, projectOps, writablePathRefusal } from '../engine/policy.js';
 import { TokenBucket } from './rate-limit.js';
 import type { SocketSession } from './socket-session.js';
 import { logger } from '../log.js';
@@ -25,6 +25,8 @@ const debug = logger('protocol');
 /** The part of a Socket.IO socket the protocol needs. */
 export interface ProtocolSocket {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
+  emit(event: 'session:ended', message: { reason: string }): unknown;
+  disconnect(close: boolean): unknown;
 }
 
 const refuse = (code: ErrorCode, message: string): ErrorAck => ({ ok: false, code, message });
@@ -65,17 +67,24 @@ export async function answerHello(core: Core, session: SocketSession, payload: u
   if (!parsed.ok) return parsed;
   const hello = parsed.value;
   if (session.unavailable) return refuse('store_unavailable', 'session-sync: the session store is unavailable');
+  const dead = session.dead;
+  if (dead) return refuse('ended', `session-sync: this session has ended (${dead})`);
   const expose = core.options.expose;
   const tag = session.tag;
-  const { version, data } = session.committed();
-  // Filled from the record once the stores keep its creation time and idle deadline.
-  const state = { epoch: null, expiresIn: null };
-  const snapshot = (): HelloAck => ({ ok: true, version, tag, ...state, data: project(expose, data) });
-  // A cached copy of another session (other tag), a version this server never had (a
-  // record destroyed and written again), or none at all: the whole session.
-  if (hello.version === undefined || (hello.tag !== undefined && hello.tag !== tag) || hello.version > version)
+  const { data, ...known } = session.committed();
+  const version = known.version;
+  const state = { tag, epoch: known.epoch, expiresIn: known.expiresIn };
+  const snapshot = (): HelloAck => ({ ok: true, version, ...state, data: project(expose, data) });
+  // A cached copy of another session (other tag), of another record of it (other epoch), a
+  // version this server never had, or none at all: the whole session.
+  if (
+    hello.version === undefined ||
+    (hello.tag !== undefined && hello.tag !== tag) ||
+    (hello.epoch !== undefined && hello.epoch !== null && hello.epoch !== state.epoch) ||
+    hello.version > version
+  )
     return snapshot();
-  if (hello.version === version) return { ok: true, version, tag, ...state, unchanged: true };
+  if (hello.version === version) return { ok: true, version, ...state, unchanged: true };
   const id = session.id;
   if (id === undefined || !historyProjectable(expose)) return snapshot();
   const history = await core.store.since(id, hello.version).catch((err: unknown) => {
@@ -87,7 +96,7 @@ export async function answerHello(core: Core, session: SocketSession, payload: u
     if (p.mutation !== undefined) patch.mutation = p.mutation;
     return patch;
   });
-  return { ok: true, version: patches[patches.length - 1]!.version, tag, ...state, patches };
+  return { ok: true, ...state, version: patches[patches.length - 1]!.version, patches };
 }
 
 /**
@@ -105,15 +114,22 @@ export async function applyMutation(core: Core, session: SocketSession, payload:
   const parsed = parseMutate(payload, core.options.limits);
   if (!parsed.ok) return parsed;
   const { mutation, ops } = parsed.value;
-  const entry = session.live;
-  if (!entry) return refuse('unauthenticated', 'session-sync: this socket has no session cookie');
+  if (!session.live) return refuse('unauthenticated', 'session-sync: this socket has no session cookie');
   if (session.unavailable) return refuse('store_unavailable', 'session-sync: the session store is unavailable');
-  const verdict = await checkWritable(core.options.clientWritable, ops, entry.id, entry.data);
-  if (verdict !== true) return verdict;
-  // Checked after every await: a write now would bring a dead id back to life.
-  if (session.ended) return refuse('ended', `session-sync: this session has ended (${session.ended})`);
-  const result = await core.commit(entry.id, ops, { mutation, fromClient: true });
+  const refusal = writablePathRefusal(core.options.clientWritable, ops);
+  if (refusal) return refuse(refusal.code, refusal.message);
+  // Validators judge the data inside the store's apply; the store refuses an ended session.
+  const result = await session.commitMutation(ops, mutation);
   return { ok: true, version: result.version };
+}
+
+function endDead(socket: ProtocolSocket, reason: string): void {
+  try {
+    socket.emit('session:ended', { reason });
+    socket.disconnect(true);
+  } catch (err) {
+    debug('ending a socket of a dead id failed: %o', err);
+  }
 }
 
 /**
@@ -152,10 +168,14 @@ export function serveProtocol(socket: ProtocolSocket, core: Core, session: Socke
       } catch (err) {
         work = Promise.reject(err);
       }
-      work.then(
-        (answer) => reply(ack, answer),
-        (err: unknown) => reply(ack, errorAck(err)),
-      );
+      work
+        .catch((err: unknown) => errorAck(err))
+        .then((answer) => {
+          reply(ack, answer);
+          // An id that was dead on arrival: after the answer, the notice, so the browser
+          // never waits for a session that will not come back.
+          if (!answer.ok && answer.code === 'ended' && session.dead) endDead(socket, session.dead);
+        });
     };
   };
   socket.on(

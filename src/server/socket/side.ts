@@ -1,16 +1,18 @@
 /**
  * What the Socket.IO side keeps per `createSessionSync()` instance, however many servers
- * and namespaces it serves: the broadcaster, the ids issued on handshakes, the sockets'
+ * and namespaces it serves: the broadcaster, the ids decided on handshakes, the sockets'
  * holds on their sessions (with the store's watch), and the entries kept for sockets that
- * may come back through connection-state recovery.
+ * may come back through connection-state recovery. One per core, made by the first
+ * `socketIO()` / `attach()` of that core and kept on it.
  */
 import type { IncomingMessage } from 'node:http';
-import { Broadcaster } from './broadcast.js';
+import type { SignedId } from '../engine/cookie.js';
 import type { Core } from '../engine/core.js';
-import type { EndReason } from '../../shared/index.js';
 import type { LiveSession } from '../engine/registry.js';
-import type { SocketSession } from './socket-session.js';
+import type { StoreEvent } from '../stores/store.js';
 import { logger } from '../log.js';
+import { Broadcaster } from './broadcast.js';
+import type { SocketSession } from './socket-session.js';
 
 const debug = logger('socket');
 
@@ -24,13 +26,13 @@ interface Lingering {
  * The socket side's state of one core.
  *
  * @example
- * const side = sideOf(core)
+ * const side = new SocketSide(core)
  * const entry = await side.acquire(id, false) // … side.release(entry) on disconnect
  */
 export class SocketSide {
   readonly broadcaster: Broadcaster;
-  /** Ids the attach hook issued on handshakes that carried no valid cookie. */
-  readonly issued = new WeakMap<IncomingMessage, string>();
+  /** Fresh ids decided for handshakes that carried no usable cookie (`attach(io)` issues their cookie). */
+  readonly issued = new WeakMap<IncomingMessage, SignedId>();
   /** Socket holds per session id, and the store's watch while there is one. */
   private readonly holds = new Map<string, { count: number; unwatch: (() => void) | undefined }>();
   /** By Socket.IO socket id: entries kept for the recovery window after a recoverable disconnect. */
@@ -38,14 +40,31 @@ export class SocketSide {
 
   /** The handles of the sockets connected here, by session id. */
   private readonly handles = new Map<string, Set<SocketSession>>();
+  /** Socket.IO servers `attach()` was called for. */
+  private readonly servers = new WeakSet<object>();
 
   constructor(private readonly core: Core) {
     this.broadcaster = new Broadcaster(core);
-    // Before the broadcaster tells and disconnects them ('end' comes before 'event'): from
-    // now on their writes are refused, so a late one cannot bring the dead id back.
-    core.on('end', (id: string, reason: EndReason) => {
-      for (const handle of this.handles.get(id) ?? []) handle.markEnded(reason);
-    });
+    core.consume((event) => this.onEvent(event));
+  }
+
+  private onEvent(event: StoreEvent): void {
+    // First their writes are refused, so a late one cannot bring the dead id back; then
+    // the broadcaster tells and disconnects them.
+    if (event.type === 'end') for (const handle of this.handles.get(event.id) ?? []) handle.markEnded(event.reason);
+    this.broadcaster.onEvent(event);
+  }
+
+  /**
+   * Records an `attach(io)` of this core.
+   *
+   * @param server - the Socket.IO server
+   * @returns false when it was attached before
+   */
+  attach(server: object): boolean {
+    if (this.servers.has(server)) return false;
+    this.servers.add(server);
+    return true;
   }
 
   /** Counts a socket's handle as one of its session's, until {@link SocketSide.forget}. */
@@ -125,18 +144,4 @@ export class SocketSide {
     this.lingering.delete(socketId);
     this.release(linger.entry);
   }
-}
-
-const sides = new WeakMap<Core, SocketSide>();
-
-/**
- * The socket side's state of a core, made on first use.
- *
- * @param core - the shared state
- * @returns its socket side (one per core)
- */
-export function sideOf(core: Core): SocketSide {
-  let side = sides.get(core);
-  if (!side) sides.set(core, (side = new SocketSide(core)));
-  return side;
 }

@@ -4,11 +4,12 @@
  * current data — a write made over HTTP, on another socket or out of band shows up in the
  * next handler call, with no `reload()`.
  */
-import { SessionSyncError, type EndReason, type JsonObject } from '../../shared/index.js';
-import { withDefaults, type Core } from '../engine/core.js';
+import { SessionSyncError, type EndReason, type JsonObject, type Op } from '../../shared/index.js';
 import { SessionHandle } from '../engine/handle.js';
 import type { LiveSession } from '../engine/registry.js';
-import { logger, warnOnce } from '../log.js';
+import { withDefaults } from '../engine/view.js';
+import type { ApplyResult, DeviceNote } from '../stores/store.js';
+import { logger } from '../log.js';
 
 const debug = logger('socket');
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
@@ -27,6 +28,8 @@ const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
  */
 export class SocketSession extends SessionHandle {
   private endReason: EndReason | undefined;
+  private deadReason: EndReason | undefined;
+  private handshakeDevice: DeviceNote | undefined;
 
   protected get autoSync(): boolean {
     return this.core.options.autoSync;
@@ -35,9 +38,53 @@ export class SocketSession extends SessionHandle {
   /**
    * @internal Binds the live entry the socket holds (undefined: the socket has no id).
    * @param entry - the entry
+   * @param issued - when the id's cookie was issued (epoch ms; 0 unknown)
    */
-  bind(entry: LiveSession | undefined): void {
-    this.entry = entry;
+  bind(entry: LiveSession | undefined, issued: number): void {
+    this.bindEntry(entry, issued);
+  }
+
+  /**
+   * @internal What the socket's handshake said about the client (its device note).
+   * @param note - the note
+   */
+  seen(note: DeviceNote): void {
+    this.handshakeDevice = note;
+  }
+
+  protected override seenDevice(): DeviceNote | undefined {
+    return this.handshakeDevice;
+  }
+
+  /**
+   * @internal The id this socket presented was already dead when it connected (neither live
+   * nor adoptable): its hello and mutations are answered `ended`, then `session:ended`.
+   * @param reason - why it ended, `'expired'` when unknown
+   */
+  markDead(reason: EndReason): void {
+    this.deadReason ??= reason;
+  }
+
+  /** @internal Why the id was dead on arrival, if it was. */
+  get dead(): EndReason | undefined {
+    return this.deadReason;
+  }
+
+  /**
+   * @internal Commits a browser mutation under this socket's write condition (only while
+   * the record it saw exists; else as the first write adopting the id).
+   * @param ops - the parsed ops
+   * @param mutation - the mutation id
+   * @returns the store's answer
+   */
+  commitMutation(ops: Op[], mutation: string): Promise<ApplyResult> {
+    const entry = this.ensureEntry();
+    return this.core.commit(entry.id, ops, {
+      when: this.condition(entry),
+      mutation,
+      fromClient: true,
+      device: () => this.seenDevice(),
+    });
   }
 
   /**
@@ -67,13 +114,19 @@ export class SocketSession extends SessionHandle {
   }
 
   /**
-   * @internal The committed data with the defaults, and its version, read together so they
-   * always match (what a hello snapshot sends).
-   * @returns the version and the data
+   * @internal The committed data with the defaults, its version, and the record's epoch and
+   * ms to its idle deadline, read together so they always match (what a hello answer sends).
+   * @returns the state and the data
    */
-  committed(): { version: number; data: JsonObject } {
+  committed(): { version: number; epoch: number | null; expiresIn: number | null; data: JsonObject } {
     const entry = this.entry;
-    return { version: entry?.version ?? 0, data: withDefaults(entry?.data ?? EMPTY, this.defaults) };
+    const recorded = entry !== undefined && entry.version > 0;
+    return {
+      version: entry?.version ?? 0,
+      epoch: recorded ? entry.epoch : null,
+      expiresIn: recorded && entry.expires !== null ? Math.max(0, entry.expires - Date.now()) : null,
+      data: withDefaults(entry?.data ?? EMPTY, this.defaults),
+    };
   }
 
   protected ensureEntry(): LiveSession {
@@ -85,18 +138,13 @@ export class SocketSession extends SessionHandle {
       );
     }
     // The socket is being disconnected; a write now would bring the dead id back to life.
-    if (this.endReason) throw new SessionSyncError('ended', `session-sync: this session has ended (${this.endReason})`);
+    const ended = this.endReason ?? this.deadReason;
+    if (ended) throw new SessionSyncError('ended', `session-sync: this session has ended (${ended})`);
     return entry;
   }
 
   protected reportFailure(error: unknown): void {
     debug('a commit from a socket handler failed and nobody awaited synchronize(): %o', error);
-    // An 'error' event without a listener would throw and end the process.
-    if (this.core.listenerCount('error') > 0) this.core.emit('error', error);
-    else
-      warnOnce(
-        'socket-commit-failed',
-        `a change made in a socket handler was not stored: ${(error as Error)?.message ?? error}`,
-      );
+    this.core.reportLost(error, 'socket-commit');
   }
 }

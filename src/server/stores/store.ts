@@ -2,6 +2,10 @@
  * The store interface. Every store (MemoryStore, RedisStore, yours) implements it, and the
  * rest of the server never knows which one it has. Everything that must be atomic with a
  * change happens inside `apply`. Promises only, never callbacks.
+ *
+ * Device notes (`ApplyOptions.device`, `TouchOptions.device`, and `createdAt` / `device` in
+ * what `sessionsOf` answers) are optional for a store: one that ignores them keeps working,
+ * and its sessions are listed with `createdAt: null` and an unknown device.
  */
 import type { EndReason, JsonObject, Op } from '../../shared/index.js';
 
@@ -12,6 +16,32 @@ export interface StoredSession {
   version: number;
   /** The user the session belongs to (option `user`), when it has one. */
   user?: string;
+  /** When the record was created, epoch ms (the store's clock). Our stores always set it. */
+  epoch?: number;
+  /** The idle deadline, epoch ms: the last activity + ttl, never past the absolute deadline. */
+  expires?: number;
+}
+
+/**
+ * When a write may land, decided by the store atomically with the apply (an ended session
+ * never comes back, whatever races it):
+ * - `{ exists: true }`: only while the record exists (a handle that loaded a live record,
+ *   `update()`, `updateUser()`); otherwise `ended`, and nothing is stored.
+ * - `{ adopt: issued }`: the first write to an id issued early (its cookie issued at
+ *   `issued`, epoch ms) may create the record, at most once per id and only before
+ *   `issued + min(ttl, absolute)`; a record that exists takes the write; an id whose record
+ *   was created and ended, or whose window has passed, is `ended`.
+ * Without a condition a write creates the record when there is none (the raw primitive;
+ * session-sync itself always passes one).
+ */
+export type WriteCondition = { exists: true } | { adopt: number };
+
+/** The change a `check` judges: the data before and after the ops, and the text that will be stored. */
+export interface CheckedChange {
+  before: JsonObject;
+  after: JsonObject;
+  /** `after` as JSON text (what the store keeps). */
+  text: string;
 }
 
 /** Options of one `apply`. */
@@ -29,6 +59,41 @@ export interface ApplyOptions {
   absolute: number;
   /** Largest serialized size in bytes; past it `apply` throws `too_large` and stores nothing. */
   maxSize?: number;
+  /** When the write may land (see {@link WriteCondition}); `ended` otherwise. */
+  when?: WriteCondition;
+  /**
+   * Judges the change against the data it is actually applied to (validators, size rules),
+   * inside the apply: under the per-session order of applies, re-run on every
+   * compare-and-set retry. It throws (or rejects) to refuse, and the store then stores
+   * nothing and rejects with that error. May be asynchronous. A store MUST call it for every
+   * change that changes something; session-sync fails loudly when a store does not.
+   */
+  check?: (change: CheckedChange) => void | Promise<void>;
+  /**
+   * A device note to keep with the record when this apply leaves one (created, changed, or
+   * unchanged but live): replaces the note held, beside the data and never inside it — no
+   * version bump, no change event. Optional for a store: one that ignores it lists sessions
+   * without `device`.
+   */
+  device?: DeviceNote;
+}
+
+/**
+ * What a session's requests and handshakes said about the client, kept beside its data
+ * (never in it) for `sessionsOf()`. session-sync refreshes it at most once per `ttl / 100`
+ * per session on each node.
+ */
+export interface DeviceNote {
+  /** The raw `User-Agent` header (cut to 512 characters), when there was one. */
+  userAgent?: string;
+  /** The client's IP address, only with the option `deviceIp: true`. */
+  ip?: string;
+}
+
+/** Options of `touch`. */
+export interface TouchOptions {
+  /** A device note to keep with the record (see {@link ApplyOptions.device}); ignored without a record. */
+  device?: DeviceNote;
 }
 
 /** What `apply` answers. */
@@ -41,6 +106,10 @@ export interface ApplyResult {
   changed: boolean;
   /** True when `mutation` was seen before and this is the first answer again. */
   duplicate?: boolean;
+  /** The record's creation time (epoch ms), when there is a record. */
+  epoch?: number;
+  /** The idle deadline after this apply (epoch ms), when there is a record. */
+  expires?: number;
 }
 
 /** One committed change, as kept in the history and sent on the change feed. */
@@ -51,9 +120,20 @@ export interface StoredPatch {
   mutation?: string;
 }
 
+/** A change on the feed: the patch, and for the change that created the record, its epoch. */
+export interface ChangeEvent extends StoredPatch {
+  type: 'change';
+  id: string;
+  /**
+   * Set on the change that created the record (base 0): its creation time. Non-enumerable
+   * (and `epoch` in the JSON a RedisStore publishes), so an event still compares as its
+   * documented shape.
+   */
+  epoch?: number;
+}
+
 /** What the change feed carries, from every node. */
-export type StoreEvent =
-  ({ type: 'change'; id: string } & StoredPatch) | { type: 'end'; id: string; reason: EndReason };
+export type StoreEvent = ChangeEvent | { type: 'end'; id: string; reason: EndReason };
 
 /** One entry of `sessionsOf`. */
 export interface UserSession {
@@ -61,6 +141,10 @@ export interface UserSession {
   version: number;
   /** Epoch ms of the last write or touch. */
   lastActive: number;
+  /** When the record was created (its epoch), epoch ms. Optional for a store; ours always set it. */
+  createdAt?: number;
+  /** The device note last kept (see {@link ApplyOptions.device}), when the store keeps notes and has one. */
+  device?: DeviceNote;
 }
 
 /** Options of `destroy`. */
@@ -87,19 +171,34 @@ export interface SessionStore {
    * Applies ops atomically: applies them to the current data, bumps the version when
    * something changed, records the mutation id (last 256), appends the patch to a short
    * history, moves the session in the user index, refreshes its lifetimes, and publishes
-   * the change — all or nothing. Creates the record when there is none. A change that
-   * changes nothing stores and publishes nothing but still refreshes the idle lifetime.
+   * the change — all or nothing. Creates the record when there is none and `when` allows it.
+   * A change that changes nothing stores and publishes nothing but still refreshes the idle
+   * lifetime.
    *
-   * @throws SessionSyncError `invalid` (an op cannot apply), `too_large`, `store_unavailable`
+   * @throws SessionSyncError `invalid` (an op cannot apply), `too_large`, `ended` (`when`
+   *   refused), `store_unavailable`; or what `check` threw
    */
   apply(id: string, ops: readonly Op[], options: ApplyOptions): Promise<ApplyResult>;
+  /**
+   * Why an id without a live record ended, when the store still knows (within the id's
+   * adoption window): the reason, or `'expired'` when it knows the record was created and is
+   * gone. Undefined when the id never had a record (or the store has forgotten). Optional:
+   * a store without it cannot tell a dead id from a new one before a write is refused.
+   */
+  endOf?(id: string): Promise<EndReason | undefined>;
   /** The patches after `version` (possibly `[]`), or undefined when history no longer reaches back. */
   since(id: string, version: number): Promise<StoredPatch[] | undefined>;
   /** Removes the record and publishes an end event; true when there was one. */
   destroy(id: string, reason: EndReason, options?: DestroyOptions): Promise<boolean>;
-  /** Refreshes the idle lifetime without changing anything (activity). */
-  touch(id: string, ttl: number): Promise<void>;
-  /** The live sessions of a user. */
+  /**
+   * Refreshes the idle lifetime without changing anything (activity). `options.device`
+   * replaces the record's device note (no version bump, no event); a store may ignore it.
+   */
+  touch(id: string, ttl: number, options?: TouchOptions): Promise<void>;
+  /**
+   * The live sessions of a user, each with `createdAt` and `device` when the store keeps
+   * them (both optional, so a store written before them keeps working).
+   */
   sessionsOf(user: string): Promise<UserSession[]>;
   /**
    * Listens to every change and every end (destroyed, expired, evicted, regenerated), from

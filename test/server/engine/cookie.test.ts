@@ -41,13 +41,25 @@ ids('the tag is the first 22 characters of base64url(SHA-256("session-sync/tag/"
   assert.is.not(tagOf(newId()), expected);
 });
 
-ids('sign is <id>.<base64url HMAC-SHA256>; unsign checks every secret', () => {
+ids('sign is <id>.<issued>.<base64url HMAC-SHA256>; unsign checks every secret', () => {
   const id = newId();
-  const value = sign(id, 'one');
-  assert.is(value, `${id}.${createHmac('sha256', 'one').update(id).digest('base64url')}`);
-  assert.is(unsign(value, ['one']), id);
-  assert.is(unsign(value, ['two', 'one']), id, 'an older secret still verifies');
+  const issued = 1_795_000_000_123;
+  const value = sign(id, 'one', issued);
+  const payload = `${id}.${issued.toString(36)}`;
+  assert.is(value, `${payload}.${createHmac('sha256', 'one').update(payload).digest('base64url')}`);
+  assert.equal(unsign(value, ['one']), { id, issued });
+  assert.equal(unsign(value, ['two', 'one']), { id, issued }, 'an older secret still verifies');
   assert.is(unsign(value, ['two']), undefined);
+  // A changed issue time breaks the signature: it cannot be moved to reopen adoption.
+  const later = value.replace(issued.toString(36), (issued + 86_400_000).toString(36));
+  assert.is(unsign(later, ['one']), undefined);
+});
+
+ids('a cookie of the older <id>.<mac> form still verifies, with no issue time', () => {
+  const id = newId();
+  const legacy = `${id}.${createHmac('sha256', 'one').update(id).digest('base64url')}`;
+  assert.equal(unsign(legacy, ['one']), { id, issued: 0 });
+  assert.is(unsign(legacy, ['two']), undefined);
 });
 
 ids('unsign refuses tampered and malformed values', () => {
@@ -68,6 +80,8 @@ ids('unsign refuses tampered and malformed values', () => {
     'a.b',
     `${'é'.repeat(43)}.${value.slice(44)}`,
     `${id}.${'='.repeat(43)}`,
+    `${id}.ZZ.${value.slice(-43)}`, // an issue time that is not lowercase base 36
+    `${id}.${'1'.repeat(12)}.${value.slice(-43)}`, // an issue time too long
     `s:${value}`, // express-session's prefix
   ]) {
     assert.is(unsign(bad, ['one']), undefined, JSON.stringify(bad));
@@ -80,11 +94,11 @@ ids('readSessionId tolerates odd Cookie headers', () => {
   assert.is(readSessionId('', 'sid', ['one']), undefined);
   assert.is(readSessionId('sid', 'sid', ['one']), undefined);
   assert.is(readSessionId('sid=%E0%A4%A', 'sid', ['one']), undefined);
-  assert.is(readSessionId(`other=1; sid=${value}; x=2`, 'sid', ['one']), value.slice(0, 43));
-  assert.is(readSessionId([`sid=${value}`], 'sid', ['one']), value.slice(0, 43));
+  assert.is(readSessionId(`other=1; sid=${value}; x=2`, 'sid', ['one'])?.id, value.slice(0, 43));
+  assert.is(readSessionId([`sid=${value}`], 'sid', ['one'])?.id, value.slice(0, 43));
   assert.is(readSessionId(`sid=${value}${'x'.repeat(9000)}`, 'sid', ['one']), undefined, 'an oversized value');
   assert.is(
-    readSessionId(`pad=${'x'.repeat(9000)}; sid=${value}`, 'sid', ['one']),
+    readSessionId(`pad=${'x'.repeat(9000)}; sid=${value}`, 'sid', ['one'])?.id,
     value.slice(0, 43),
     'large other cookies',
   );
@@ -119,7 +133,11 @@ refused('tampered, foreign-secret, malformed and oversized cookies read as no se
       assert.equal(await res.json(), {}, name);
       assert.equal(res.headers.getSetCookie(), [], `${name}: a reader gets no cookie`);
       const route = await t.visitor().fetch('/get/session', { headers: { cookie } });
-      assert.equal(await route.json(), { version: 0, tag: null, data: {} }, `${name}: the route`);
+      assert.equal(
+        await route.json(),
+        { version: 0, tag: null, epoch: null, expiresIn: null, data: {} },
+        `${name}: the route`,
+      );
     }
     // Large cookies of the rest of the site do not lose the session.
     const big = await t.visitor().json('/read', { headers: { cookie: `junk=${'j'.repeat(10_000)}; sid=${good}` } });
@@ -156,7 +174,7 @@ refused('a rotated secret: the old one still verifies when listed second, the ne
     const bob = after.visitor();
     await bob.fetch('/write');
     const bobCookie = bob.cookies.get('sid')!;
-    assert.is(unsign(bobCookie, ['the new secret, long enough for tests']), bob.id());
+    assert.is(unsign(bobCookie, ['the new secret, long enough for tests'])?.id, bob.id());
     assert.is(
       unsign(bobCookie, ['the old secret, long enough for tests']),
       undefined,
@@ -189,7 +207,7 @@ orphan('holds no data, and its first write creates the record under the same id 
     assert.equal(ann.lastSetCookies, []);
     assert.equal(
       await ann.json('/get/session'),
-      { version: 0, tag: tagOf(id), data: {} },
+      { version: 0, tag: tagOf(id), epoch: null, expiresIn: null, data: {} },
       'the tag is known without a record',
     );
     assert.is(await t.sync.get(id), undefined);
@@ -234,7 +252,7 @@ attributes('HttpOnly, SameSite=Lax, Path=/, Max-Age = absolute in seconds, no Se
     const [cookie] = ann.lastSetCookies;
     assert.is(ann.lastSetCookies.length, 1);
     assert.is(cookie!.name, 'sid');
-    assert.match(cookie!.value, /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/);
+    assert.match(cookie!.value, /^[A-Za-z0-9_-]{43}\.[0-9a-z]{1,11}\.[A-Za-z0-9_-]{43}$/);
     assert.is(cookie!.attributes.httponly, '');
     assert.is(cookie!.attributes.samesite?.toLowerCase(), 'lax');
     assert.is(cookie!.attributes.path, '/');

@@ -1,5 +1,5 @@
 /**
- * Sessions that end by themselves leave the user index (DESIGN.md §3b, issue 10): idle
+ * Sessions that end by themselves leave the user index (option `user`, issue 10): idle
  * expiry, the absolute lifetime and MemoryStore's `max` eviction, on MemoryStore and on a
  * real redis-server. Their sockets are told as for any end.
  */

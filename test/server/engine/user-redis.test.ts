@@ -1,5 +1,5 @@
 /**
- * Every session of one user across two nodes (DESIGN.md §3b, issue 10): two
+ * Every session of one user across two nodes (option `user`, issue 10): two
  * `createSessionSync` instances, each with its own RedisStore on one real redis-server and
  * its own HTTP + Socket.IO server. Devices sign in on either node and keep sockets open on
  * either; the user API called on one node reaches the sockets of the other.

@@ -1,5 +1,5 @@
 /**
- * Every session of one user (DESIGN.md §3b, issue 10), on one node with the default
+ * Every session of one user (option `user`, issue 10), on one node with the default
  * MemoryStore: real Express + Socket.IO servers on port 0, cookie jars as devices,
  * socket.io-client sockets as their open tabs.
  */
@@ -54,7 +54,8 @@ listing('three devices of u1 and one of u2, each with its version and last activ
     const list = await w.sync.sessionsOf('u1');
     assert.equal(ids(list), [...w.ids].sort());
     for (const entry of list) {
-      assert.equal(Object.keys(entry).sort(), ['id', 'lastActive', 'version']);
+      // The shape grew with the device list (issue 16): the tag, the record's creation and its device.
+      assert.equal(Object.keys(entry).sort(), ['createdAt', 'device', 'id', 'lastActive', 'tag', 'version']);
       assert.is(entry.version, 1, 'a new visitor has nothing to copy: the sign-in is the first version');
     }
     for (const entry of list)

@@ -77,7 +77,9 @@ objects('delete, Object.keys/entries, in, spread and JSON.stringify see the data
     };
   });
   assert.equal(result.keys, ['a', 'b']);
-  assert.equal(result.entries, [
+  // Through JSON: the data reads like null-prototype JSON (no `constructor`), which a deep
+  // equality that compares constructors would tell from a plain object.
+  assert.equal(JSON.parse(JSON.stringify(result.entries)), [
     ['a', 1],
     ['b', { c: 2 }],
   ]);
@@ -87,6 +89,30 @@ objects('delete, Object.keys/entries, in, spread and JSON.stringify see the data
   assert.is(result.json, '{"a":1,"b":{"c":2}}');
   assert.ok(result.own);
   assert.equal(stored, { a: 1, b: { c: 2 } });
+});
+
+objects('a value read, then replaced or removed by the handler, keeps what it was (like a plain object)', async () => {
+  const { result, stored } = await inRequest(
+    { flash: { error: ['bad'] }, user: { name: 'ann' }, list: [{ id: 1 }, { id: 2 }] },
+    (req) => {
+      const val = req.session.val as any;
+      const errors = val.flash.error;
+      delete val.flash.error; // connect-flash reads then deletes
+      const user = val.user;
+      val.user = null;
+      const first = val.list[0];
+      val.list.splice(0, 1);
+      errors.push('local'); // a detached value is a plain copy: not the session's any more
+      return { errors: [...errors], name: user.name, first: { ...first }, now: JSON.parse(JSON.stringify(val)) };
+    },
+  );
+  assert.equal(result, {
+    errors: ['bad', 'local'],
+    name: 'ann',
+    first: { id: 1 },
+    now: { flash: {}, user: null, list: [{ id: 2 }] },
+  });
+  assert.equal(stored, { flash: {}, user: null, list: [{ id: 2 }] });
 });
 
 objects('arrays: push, splice, sort, index assignment, length = 0', async () => {

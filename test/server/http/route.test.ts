@@ -34,15 +34,22 @@ function start(options: SessionSyncOptions = {}, defaults?: Record<string, never
 
 const shape = suite('GET /get/session answers { version, tag, data }');
 
-shape('a visitor with a session gets its exposed data, version and tag', async () => {
+shape('a visitor with a session gets its exposed data, version, tag, epoch and expiresIn', async () => {
   const t = await start();
   try {
     const ann = t.visitor();
+    const before = Date.now();
     await ann.fetch('/set');
     const res = await ann.fetch('/get/session');
     assert.is(res.status, 200);
     assert.match(res.headers.get('content-type')!, /^application\/json/);
-    assert.equal(await res.json(), {
+    const { epoch, expiresIn, ...body } = await res.json();
+    assert.ok(epoch >= before && epoch <= Date.now(), 'epoch: when the record was created');
+    assert.ok(
+      expiresIn > 86_400_000 - 5_000 && expiresIn <= 86_400_000,
+      'expiresIn: ms to the idle deadline (ttl 24 h)',
+    );
+    assert.equal(body, {
       version: 1,
       tag: tagOf(ann.id()!),
       data: {
@@ -55,40 +62,50 @@ shape('a visitor with a session gets its exposed data, version and tag', async (
   }
 });
 
-shape('a visitor with no session gets { version: 0, tag: null, data: defaults } and no cookie', async () => {
-  const t = await start({}, { cart: [] as never, _internal: 1 as never });
-  try {
-    const ann = t.visitor();
-    assert.equal(await ann.json('/get/session'), { version: 0, tag: null, data: { cart: [] } });
-    assert.is(ann.cookies.size, 0);
-  } finally {
-    await t.close();
-  }
-});
+shape(
+  'a visitor with no session gets { version: 0, tag: null, epoch: null, expiresIn: null, data: defaults } and no cookie',
+  async () => {
+    const t = await start({}, { cart: [] as never, _internal: 1 as never });
+    try {
+      const ann = t.visitor();
+      assert.equal(await ann.json('/get/session'), {
+        version: 0,
+        tag: null,
+        epoch: null,
+        expiresIn: null,
+        data: { cart: [] },
+      });
+      assert.is(ann.cookies.size, 0);
+    } finally {
+      await t.close();
+    }
+  },
+);
 
 shape('the query string is ignored', async () => {
   const t = await start();
   try {
     const res = await t.visitor().fetch('/get/session?cache=bust&x=1');
-    assert.equal(await res.json(), { version: 0, tag: null, data: {} });
+    assert.equal(await res.json(), { version: 0, tag: null, epoch: null, expiresIn: null, data: {} });
   } finally {
     await t.close();
   }
 });
 
-shape('headers: ETag "<tag>:<version>", Cache-Control no-store, private, Vary: Cookie', async () => {
+shape('headers: ETag "<tag>:<epoch>:<version>", Cache-Control no-store, private, Vary: Cookie', async () => {
   const t = await start();
   try {
     const ann = t.visitor();
     const none = await ann.fetch('/get/session');
-    assert.is(none.headers.get('etag'), '"null:0"');
+    assert.is(none.headers.get('etag'), '"null:null:0"');
     await ann.fetch('/set');
     const res = await ann.fetch('/get/session');
-    assert.is(res.headers.get('etag'), `"${tagOf(ann.id()!)}:1"`);
+    const { epoch } = await res.clone().json();
+    assert.is(res.headers.get('etag'), `"${tagOf(ann.id()!)}:${epoch}:1"`);
     assert.is(res.headers.get('cache-control'), 'no-store, private');
     assert.match(res.headers.get('vary')!, /\bCookie\b/);
     await ann.fetch('/bump');
-    assert.is((await ann.fetch('/get/session')).headers.get('etag'), `"${tagOf(ann.id()!)}:2"`);
+    assert.is((await ann.fetch('/get/session')).headers.get('etag'), `"${tagOf(ann.id()!)}:${epoch}:2"`);
   } finally {
     await t.close();
   }
@@ -252,7 +269,13 @@ where('mounted under a path, the route is relative to it like any Express middle
   const served = await serve(app);
   try {
     const ann = new Jar(served.url);
-    assert.equal(await ann.json('/api/get/session'), { version: 0, tag: null, data: {} });
+    assert.equal(await ann.json('/api/get/session'), {
+      version: 0,
+      tag: null,
+      epoch: null,
+      expiresIn: null,
+      data: {},
+    });
     assert.is((await ann.fetch('/get/session')).status, 404);
   } finally {
     await served.close();
@@ -273,8 +296,8 @@ early('the first GET with the header gets a cookie and the tag; no record is sto
     const res = await ann.fetch('/get/session', { headers: { 'x-session-sync': '1' } });
     const id = ann.id();
     assert.ok(id, 'a cookie was issued');
-    assert.equal(await res.json(), { version: 0, tag: tagOf(id!), data: {} });
-    assert.is(res.headers.get('etag'), `"${tagOf(id!)}:0"`);
+    assert.equal(await res.json(), { version: 0, tag: tagOf(id!), epoch: null, expiresIn: null, data: {} });
+    assert.is(res.headers.get('etag'), `"${tagOf(id!)}:null:0"`);
     assert.is(await t.sync.get(id!), undefined, 'no record');
     const again = await ann.fetch('/get/session', { headers: { 'x-session-sync': '1' } });
     assert.equal(again.headers.getSetCookie(), [], 'a valid cookie is never replaced');
@@ -294,6 +317,33 @@ early('without the header (or with another value) no cookie is issued', async ()
       await ann.fetch('/get/session', { headers });
       assert.is(ann.cookies.size, 0, JSON.stringify(headers));
     }
+  } finally {
+    await t.close();
+  }
+});
+
+early('a cookie whose session ended is replaced on X-Session-Sync: 1, never on X-Session-Sync: renew', async () => {
+  const t = await start();
+  try {
+    const ann = t.visitor();
+    await ann.fetch('/set');
+    const old = ann.cookies.get('sid')!;
+    await t.sync.destroy(ann.id()!);
+    // The SDK following a regenerate: the new cookie is on its way, so the dead one stays.
+    const renewing = await ann.fetch('/get/session', { headers: { 'x-session-sync': 'renew' } });
+    assert.equal(renewing.headers.getSetCookie(), []);
+    assert.is(ann.cookies.get('sid'), old);
+    // A page loading with a dead cookie: a fresh id, so the next person starts a new session.
+    const loading = await ann.fetch('/get/session', { headers: { 'x-session-sync': '1' } });
+    assert.is(loading.headers.getSetCookie().length, 1);
+    assert.is.not(ann.cookies.get('sid'), old);
+    assert.equal(await loading.json(), {
+      version: 0,
+      tag: tagOf(ann.id()!),
+      epoch: null,
+      expiresIn: null,
+      data: {},
+    });
   } finally {
     await t.close();
   }
@@ -357,7 +407,11 @@ projection('sync.snapshot(req) gives the same projection for a server-rendered p
   try {
     const ann = t.visitor();
     await ann.fetch('/set');
-    assert.equal(await ann.json('/page'), await ann.json('/get/session'));
+    // expiresIn counts ms from each answer: the two differ by the time between them.
+    const { expiresIn: a, ...page } = await ann.json('/page');
+    const { expiresIn: b, ...route } = await ann.json('/get/session');
+    assert.equal(page, route);
+    assert.ok(Math.abs(a - b) < 1000);
     assert.equal((await ann.json('/page')).data, { prefs: { theme: 'dark' } });
   } finally {
     await t.close();

@@ -30,6 +30,17 @@ const set = (path: string[], value: unknown): Op => ({ op: 'set', path, value })
 
 const helloSuite = suite('session:hello answers with a snapshot, the missed patches, or unchanged');
 
+/**
+ * A hello answer without `expiresIn`, which counts ms from the moment of the answer; checked
+ * here to be the ms to the idle deadline (null without a record).
+ */
+function clockless<A extends { expiresIn?: number | null }>(answer: A): Omit<A, 'expiresIn'> {
+  const { expiresIn, ...rest } = answer;
+  if ((rest as { version?: number }).version) assert.ok(typeof expiresIn === 'number' && expiresIn > 0, 'expiresIn');
+  else assert.is(expiresIn, null, 'no record: expiresIn null');
+  return rest;
+}
+
 helloSuite('no version → the whole exposed session; the same version → unchanged', async () => {
   const t = await startSocketServer();
   try {
@@ -38,19 +49,34 @@ helloSuite('no version → the whole exposed session; the same version → uncha
     const route = await ann.json('/get/session');
     const socket = await t.connect(ann);
     const snapshot = await hello(socket, { protocol: PROTOCOL_VERSION });
-    assert.equal(snapshot, { ok: true, version: 1, tag: route.tag, data: { a: 1 } });
-    assert.equal(await hello(socket, { protocol: PROTOCOL_VERSION, version: 1, tag: route.tag }), {
+    assert.equal(clockless(snapshot), { ok: true, version: 1, tag: route.tag, epoch: route.epoch, data: { a: 1 } });
+    assert.type(route.epoch, 'number');
+    assert.equal(clockless(await hello(socket, { protocol: PROTOCOL_VERSION, version: 1, tag: route.tag })), {
       ok: true,
       version: 1,
       tag: route.tag,
+      epoch: route.epoch,
       unchanged: true,
     });
-    assert.equal(await hello(socket, { protocol: PROTOCOL_VERSION, version: 1 }), {
+    assert.equal(clockless(await hello(socket, { protocol: PROTOCOL_VERSION, version: 1 })), {
       ok: true,
       version: 1,
       tag: route.tag,
+      epoch: route.epoch,
       unchanged: true,
     });
+    assert.equal(
+      clockless(await hello(socket, { protocol: PROTOCOL_VERSION, version: 1, tag: route.tag, epoch: route.epoch })),
+      { ok: true, version: 1, tag: route.tag, epoch: route.epoch, unchanged: true },
+      'the same record',
+    );
+    assert.equal(
+      clockless(
+        await hello(socket, { protocol: PROTOCOL_VERSION, version: 1, tag: route.tag, epoch: route.epoch - 1 }),
+      ),
+      { ok: true, version: 1, tag: route.tag, epoch: route.epoch, data: { a: 1 } },
+      'a cache of an earlier record of the same id gets the whole session',
+    );
   } finally {
     await t.close();
   }
@@ -66,10 +92,12 @@ helloSuite('a recent version → the missed patches, projected, with their mutat
     assert.equal(await mutate(socket, 'm-3', [set(['n'], 3)]), { ok: true, version: 3 });
     await ann.fetch('/write', post({ b: 2, _hidden: 2 }));
     const answer = await hello(socket, { protocol: PROTOCOL_VERSION, version: 1 });
-    assert.equal(answer, {
+    const route = await ann.json('/get/session');
+    assert.equal(clockless(answer), {
       ok: true,
       version: 4,
-      tag: (await ann.json('/get/session')).tag,
+      tag: route.tag,
+      epoch: route.epoch,
       patches: [
         { version: 2, base: 1, ops: [] },
         { version: 3, base: 2, ops: [set(['n'], 3)], mutation: 'm-3' },
@@ -87,26 +115,26 @@ helloSuite('a version the history no longer reaches, one ahead, or another sessi
     const ann = await withCookie(t);
     for (let i = 1; i <= 5; i++) await ann.fetch('/write', post({ n: i }));
     const socket = await t.connect(ann);
-    const tag = (await ann.json('/get/session')).tag;
-    const snapshot = { ok: true, version: 5, tag, data: { n: 5 } };
-    assert.equal(await hello(socket, { protocol: PROTOCOL_VERSION, version: 1, tag }), snapshot, 'too old');
+    const { tag, epoch } = await ann.json('/get/session');
+    const snapshot = { ok: true, version: 5, tag, epoch, data: { n: 5 } };
+    assert.equal(clockless(await hello(socket, { protocol: PROTOCOL_VERSION, version: 1, tag })), snapshot, 'too old');
     assert.equal(
       (await hello(socket, { protocol: PROTOCOL_VERSION, version: 3, tag })).patches.length,
       2,
       'still in history',
     );
     assert.equal(
-      await hello(socket, { protocol: PROTOCOL_VERSION, version: 9, tag }),
+      clockless(await hello(socket, { protocol: PROTOCOL_VERSION, version: 9, tag })),
       snapshot,
       'ahead (a stale cache after a destroy)',
     );
     assert.equal(
-      await hello(socket, { protocol: PROTOCOL_VERSION, version: 5, tag: 'another-session-tag' }),
+      clockless(await hello(socket, { protocol: PROTOCOL_VERSION, version: 5, tag: 'another-session-tag' })),
       snapshot,
       'another tag',
     );
     assert.equal(
-      await hello(socket, { protocol: PROTOCOL_VERSION, version: 4, tag: null }),
+      clockless(await hello(socket, { protocol: PROTOCOL_VERSION, version: 4, tag: null })),
       snapshot,
       'a cache of no session',
     );
@@ -144,12 +172,16 @@ helloSuite('a socket without a session gets version 0, tag null and the defaults
       ok: true,
       version: 0,
       tag: null,
+      epoch: null,
+      expiresIn: null,
       data: { cart: [] },
     });
     assert.equal(await hello(socket, { protocol: PROTOCOL_VERSION, version: 0, tag: null }), {
       ok: true,
       version: 0,
       tag: null,
+      epoch: null,
+      expiresIn: null,
       unchanged: true,
     });
   } finally {
@@ -476,3 +508,33 @@ exposure('with expose as paths, a change the feed lost is healed by one patch fr
 });
 
 exposure.run();
+
+// ---
+
+const counters = suite('session:mutate with inc: clientWritable covers it like set, validators see the result');
+
+counters('increments land atomically and a validator judges the resulting value', async () => {
+  const t = await startSocketServer({
+    clientWritable: { n: (value: unknown) => (typeof value === 'number' && value <= 3) || 'at most 3' },
+  });
+  try {
+    const ann = await withCookie(t);
+    const socket = await t.connect(ann);
+    const inc = (id: string) => mutate(socket, id, [{ op: 'inc', path: ['n'], by: 1 }]);
+    const answers = await Promise.all(['i1', 'i2', 'i3', 'i4', 'i5'].map(inc));
+    assert.is(answers.filter((a) => a.ok).length, 3);
+    assert.ok(answers.filter((a) => !a.ok).every((a) => a.code === 'forbidden' && /at most 3/.test(a.message)));
+    assert.equal(await ann.json('/read'), { n: 3 });
+    assert.equal(await mutate(socket, 'bad', [{ op: 'inc', path: ['other'], by: 1 }]), {
+      ok: false,
+      code: 'forbidden',
+      message: 'other is not writable from the browser',
+    });
+    const nan = await mutate(socket, 'nan', [{ op: 'inc', path: ['n'], by: 'x' as never }]);
+    assert.is(nan.code, 'invalid');
+  } finally {
+    await t.close();
+  }
+});
+
+counters.run();

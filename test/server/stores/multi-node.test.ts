@@ -40,12 +40,18 @@ oneSession('the JSON route answers the same version, tag and ETag on every node'
   const answers = await Promise.all(
     nodes.map(async (node) => {
       const res = await ann.fetch(`${node.url}/get/session`);
-      return { etag: res.headers.get('etag'), body: await res.json() };
+      // expiresIn counts ms from each answer, on each node's clock: compared apart.
+      const { expiresIn, ...body } = await res.json();
+      return { etag: res.headers.get('etag'), body, expiresIn: expiresIn as number };
     }),
   );
   assert.ok(answers[0]!.body.tag, 'a tag');
+  assert.type(answers[0]!.body.epoch, 'number');
   assert.equal(answers[0]!.body.data, { theme: 'dark' });
-  for (const answer of answers) assert.equal(answer, answers[0]);
+  for (const { etag, body, expiresIn } of answers) {
+    assert.equal({ etag, body }, { etag: answers[0]!.etag, body: answers[0]!.body });
+    assert.ok(Math.abs(expiresIn - answers[0]!.expiresIn) < 2000, 'the same idle deadline');
+  }
   // A conditional GET on another node is a 304 too: nodes agree on the ETag.
   const res = await ann.fetch(`${nodes[2]!.url}/get/session`, { headers: { 'if-none-match': answers[0]!.etag! } });
   assert.is(res.status, 304);

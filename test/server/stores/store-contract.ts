@@ -136,7 +136,7 @@ const userOf = (data: JsonObject): string | undefined => {
  * writing a later change and checking that only that one arrived (the feed of one node is
  * ordered), or, where no later change fits, by waiting `caps.settle` ms.
  *
- * Beyond DESIGN.md §3 it pins down: `destroy` resolves at once (before `announceAfter`
+ * Beyond the store interface's documentation it pins down: `destroy` resolves at once (before `announceAfter`
  * settles) and publishes its end event even when no record existed, because sockets may
  * hold an id whose cookie was issued before the first write.
  *

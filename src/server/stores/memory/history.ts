@@ -6,6 +6,9 @@
  */
 import type { StoredPatch } from '../store.js';
 
+// Heap bytes of one kept patch beyond its text: the array slot and the string header.
+const PATCH_OVERHEAD = 32;
+
 /**
  * The recent patches of the most recently changed sessions, bounded per session and in
  * total. Patches are kept as JSON text: half the heap of the objects, and nothing a caller
@@ -20,6 +23,12 @@ export class PatchHistory {
   // Insertion order = order of last change, so the first entry is the one to drop.
   private readonly bySession = new Map<string, string[]>();
   private total = 0;
+  private size = 0;
+
+  /** Estimated heap bytes of the kept patches (their text, plus a little per list). */
+  get bytes(): number {
+    return this.size;
+  }
 
   /**
    * @param perSession - patches kept per session (0 keeps none)
@@ -41,11 +50,12 @@ export class PatchHistory {
     if (this.perSession === 0) return;
     const list = this.bySession.get(id);
     const text = JSON.stringify(patch);
+    this.size += text.length + PATCH_OVERHEAD;
     if (list) {
       this.bySession.delete(id);
       this.bySession.set(id, list);
       list.push(text);
-      if (list.length > this.perSession) list.shift();
+      if (list.length > this.perSession) this.size -= list.shift()!.length + PATCH_OVERHEAD;
       else this.total++;
     } else {
       this.bySession.set(id, [text]);
@@ -82,7 +92,20 @@ export class PatchHistory {
     const list = this.bySession.get(id);
     if (!list) return;
     this.total -= list.length;
+    for (const text of list) this.size -= text.length + PATCH_OVERHEAD;
     this.bySession.delete(id);
+  }
+
+  /**
+   * Drops the patches of the least recently changed session (memory pressure).
+   *
+   * @returns false when nothing was kept
+   */
+  dropOldest(): boolean {
+    const oldest = this.bySession.keys().next();
+    if (oldest.done) return false;
+    this.forget(oldest.value);
+    return true;
   }
 }
 
@@ -96,9 +119,15 @@ export class PatchHistory {
  */
 export class MutationMemory {
   private readonly bySession = new Map<string, Map<string, number>>();
+  private count = 0;
 
   /** @param size - ids remembered per session (the oldest is forgotten first) */
   constructor(private readonly size: number) {}
+
+  /** Estimated heap bytes of the remembered ids (at most 64 characters each, plus the map entry). */
+  get bytes(): number {
+    return this.count * 120;
+  }
 
   /**
    * The version first answered for `mutation`, when it was seen.
@@ -121,8 +150,10 @@ export class MutationMemory {
   remember(id: string, mutation: string, version: number): void {
     let seen = this.bySession.get(id);
     if (!seen) this.bySession.set(id, (seen = new Map()));
+    const before = seen.size;
     seen.set(mutation, version);
     if (seen.size > this.size) seen.delete(seen.keys().next().value!);
+    this.count += seen.size - before;
   }
 
   /**
@@ -131,6 +162,9 @@ export class MutationMemory {
    * @param id - the session
    */
   forget(id: string): void {
+    const seen = this.bySession.get(id);
+    if (!seen) return;
+    this.count -= seen.size;
     this.bySession.delete(id);
   }
 }

@@ -1,32 +1,58 @@
 /**
  * The embedded default store: every session in this process's memory. Sessions are kept
  * small (benchmarked against express-session's MemoryStore): see `SessionTable` for the
- * layout; history and mutation ids live beside it only for sessions that change.
+ * layout; history and mutation ids live beside it only for sessions that change. The store
+ * is bounded in sessions (`max`) and in bytes (`maxBytes`), so a flood of writers evicts the
+ * longest-idle sessions instead of exhausting the heap.
  */
+import { getHeapStatistics } from 'node:v8';
+import { applyOps, MUTATION_MEMORY, type EndReason, type JsonObject, type Op } from '../../../shared/index.js';
 import {
-  applyOps,
-  MUTATION_MEMORY,
-  SessionSyncError,
-  utf8Length,
-  type EndReason,
-  type JsonObject,
-  type Op,
-} from '../../../shared/index.js';
-import { MutationMemory, PatchHistory } from './history.js';
-import { SessionTable } from './table.js';
+  adoptionWindow,
+  assertMayCreate,
+  assertSize,
+  duplicateAnswer,
+  endedError,
+  runCheck,
+  userAfter,
+  withEpoch,
+  withTimes,
+} from '../common.js';
 import type {
   ApplyOptions,
   ApplyResult,
   DestroyOptions,
+  DeviceNote,
   SessionStore,
   StoredPatch,
   StoredSession,
   StoreEvent,
+  TouchOptions,
   UserSession,
 } from '../store.js';
+import { BORN_MARK_BYTES, BornMarks } from './born.js';
+import { MutationMemory, PatchHistory } from './history.js';
+import { SessionTable } from './table.js';
 import { logger, warn } from '../../log.js';
 
 const debug = logger('memory-store');
+
+// Heap bytes of one record beyond its text: the Map entry, the id string, its table columns.
+const RECORD_OVERHEAD = 200;
+// Heap bytes of a device note beyond its strings: the object and its two slots.
+const NOTE_OVERHEAD = 40;
+
+// A copy of a device note that keeps only its non-empty strings (the caller's object is not
+// ours to hold), or undefined when it says nothing.
+function noteOf(device: DeviceNote): DeviceNote | undefined {
+  const note: DeviceNote = {};
+  if (typeof device.userAgent === 'string' && device.userAgent !== '') note.userAgent = device.userAgent;
+  if (typeof device.ip === 'string' && device.ip !== '') note.ip = device.ip;
+  return note.userAgent === undefined && note.ip === undefined ? undefined : note;
+}
+
+const noteBytes = (note: DeviceNote | undefined): number =>
+  note ? NOTE_OVERHEAD + (note.userAgent?.length ?? 0) + (note.ip?.length ?? 0) : 0;
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -36,6 +62,14 @@ export interface MemoryStoreOptions {
    * (about 20 MB of small sessions); `Infinity` for no bound.
    */
   max?: number;
+  /**
+   * Most heap bytes the store's bookkeeping may take: record text, patch history, remembered
+   * mutation ids and born marks (counted as string lengths plus a fixed overhead each). Past
+   * it the store drops patch history first, then evicts the longest-idle sessions, then the
+   * oldest born marks (refusing adoption of ids issued before them). Default: a quarter of
+   * this process's heap limit (`v8.getHeapStatistics().heap_size_limit / 4`).
+   */
+  maxBytes?: number;
   /** How often expired sessions are swept, in ms (an unref'd timer). Default 60 000. */
   sweepInterval?: number;
   /** Patches kept per session for `since` (reconnecting mirrors). Default 32. */
@@ -65,17 +99,11 @@ function positive(name: string, value: unknown, fallback: number, allowZero = fa
   return value;
 }
 
-// The user index keys by string; a numeric id (`user.id` = 42) is indexed as '42'.
-function userString(value: unknown): string | undefined {
-  if (typeof value === 'string') return value === '' ? undefined : value;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return undefined;
-}
-
 /**
- * Sessions in this process's memory, with idle and absolute expiry, a `max` bound that
- * evicts the longest-idle session, patch history, mutation dedupe and a user index. For one
- * process; use `RedisStore` for more.
+ * Sessions in this process's memory, with idle and absolute expiry, bounds in sessions and
+ * bytes that evict the longest-idle session, patch history, mutation dedupe, a user index
+ * and the lifecycle rules (an ended id never gets a record again). For one process; use
+ * `RedisStore` for more.
  *
  * @example
  * import { createSessionSync, MemoryStore } from 'session-sync'
@@ -87,7 +115,13 @@ export class MemoryStore implements SessionStore {
   private readonly listeners = new Set<(event: StoreEvent) => void>();
   private readonly history: PatchHistory;
   private readonly mutations = new MutationMemory(MUTATION_MEMORY);
+  private readonly born = new BornMarks();
+  // Applies waiting behind one whose asynchronous `check` is running, per session.
+  private readonly queues = new Map<string, Promise<unknown>>();
   private readonly max: number;
+  private readonly maxBytes: number;
+  private textBytes = 0;
+  private notesBytes = 0;
   private readonly forgetAfter: number;
   private readonly now: () => number;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -101,6 +135,7 @@ export class MemoryStore implements SessionStore {
     if (options === null || typeof options !== 'object')
       throw new TypeError('session-sync: MemoryStore options must be an object');
     this.max = positive('max', options.max, 100_000);
+    this.maxBytes = positive('maxBytes', options.maxBytes, Math.floor(getHeapStatistics().heap_size_limit / 4));
     const sweepInterval = positive('sweepInterval', options.sweepInterval, 60_000);
     if (sweepInterval === Infinity)
       throw new TypeError('session-sync: MemoryStore option "sweepInterval" must be finite');
@@ -127,10 +162,28 @@ export class MemoryStore implements SessionStore {
   }
 
   /**
+   * The heap bytes the store counts against `maxBytes`: record text, history, mutation ids
+   * and born marks, each as its string length plus a fixed overhead.
+   *
+   * @returns the estimate
+   */
+  get bytes(): number {
+    return (
+      this.textBytes +
+      this.notesBytes +
+      this.table.size * RECORD_OVERHEAD +
+      this.history.bytes +
+      this.mutations.bytes +
+      this.born.size * BORN_MARK_BYTES
+    );
+  }
+
+  /**
    * The session, or undefined when there is none; an expired one is removed now.
    *
    * @param id - the session id
-   * @returns a copy of the data, the version and the user
+   * @returns a copy of the data, the version and the user (epoch and idle deadline as
+   *   non-enumerable `epoch` / `expires`)
    */
   async get(id: string): Promise<StoredSession | undefined> {
     const slot = this.live(id, this.now());
@@ -141,57 +194,124 @@ export class MemoryStore implements SessionStore {
     };
     const user = this.table.user(slot);
     if (user !== undefined) found.user = user;
-    return found;
+    return withTimes(found, this.times(slot));
+  }
+
+  /**
+   * Why an id without a live record ended, while its adoption window is open.
+   *
+   * @param id - the session id
+   * @returns the reason, or undefined (live, never born, or forgotten)
+   */
+  async endOf(id: string): Promise<EndReason | undefined> {
+    const now = this.now();
+    if (this.live(id, now) >= 0) return undefined;
+    return this.born.reasonOf(id, now);
   }
 
   /**
    * Applies ops atomically (see {@link SessionStore.apply}); the change is stored and
-   * published to every subscriber before the promise resolves.
+   * published to every subscriber before the promise resolves. An asynchronous `check`
+   * holds the session's later applies until it is decided.
    *
    * @param id - the session id
    * @param ops - the change
-   * @param options - mutation id, user index, lifetimes, size limit
+   * @param options - mutation id, user index, lifetimes, size limit, condition, check
    * @returns the version, the ops as applied, whether anything changed
-   * @throws SessionSyncError `invalid` or `too_large`; nothing is stored then
+   * @throws SessionSyncError `invalid`, `too_large` or `ended`, or what `check` threw; nothing is stored then
    */
-  async apply(id: string, ops: readonly Op[], options: ApplyOptions): Promise<ApplyResult> {
+  apply(id: string, ops: readonly Op[], options: ApplyOptions): Promise<ApplyResult> {
+    const queued = this.queues.get(id);
+    if (queued)
+      return this.queue(
+        id,
+        queued.then(() => this.applyNow(id, ops, options)),
+      );
+    try {
+      const result = this.applyNow(id, ops, options);
+      return result instanceof Promise ? this.queue(id, result) : Promise.resolve(result);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private queue<T>(id: string, work: Promise<T>): Promise<T> {
+    const tail = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(id, tail);
+    void tail.then(() => {
+      if (this.queues.get(id) === tail) this.queues.delete(id);
+    });
+    return work;
+  }
+
+  // Synchronous unless `check` answers with a promise: then the rest runs once it settles,
+  // while `apply` holds this session's later applies behind it.
+  private applyNow(id: string, ops: readonly Op[], options: ApplyOptions): ApplyResult | Promise<ApplyResult> {
     const now = this.now();
-    const table = this.table;
-    let slot = this.live(id, now);
+    const slot = this.live(id, now);
     const { mutation } = options;
     if (slot >= 0 && mutation !== undefined) {
       const first = this.mutations.answer(id, mutation);
       if (first !== undefined) {
         this.renew(id, slot, now, options.ttl);
-        return { version: first, ops: [], changed: false, duplicate: true };
+        return withTimes(duplicateAnswer(first), this.times(slot));
       }
     }
-    const before: JsonObject = slot >= 0 ? (JSON.parse(table.text(slot)) as JsonObject) : {};
+    if (slot < 0) assertMayCreate(options, { born: this.born.has(id, now), watermark: this.born.watermark, now });
+    const before: JsonObject = slot >= 0 ? (JSON.parse(this.table.text(slot)) as JsonObject) : {};
     const { data, changed } = applyOps(before, ops);
     if (!changed) {
       // Activity all the same; but no record for a visitor whose write changed nothing.
       if (slot < 0) return { version: 0, ops: [...ops], changed: false };
       this.renew(id, slot, now, options.ttl);
-      if (mutation !== undefined) this.mutations.remember(id, mutation, table.version(slot));
-      return { version: table.version(slot), ops: [...ops], changed: false };
+      if (options.device) this.note(id, slot, options.device);
+      if (mutation !== undefined) this.mutations.remember(id, mutation, this.table.version(slot));
+      return withTimes({ version: this.table.version(slot), ops: [...ops], changed: false }, this.times(slot));
     }
     const text = JSON.stringify(data);
-    const { maxSize } = options;
-    // UTF-8 needs at most 3 bytes per UTF-16 unit: short texts skip the count.
-    if (maxSize !== undefined && text.length * 3 > maxSize && utf8Length(text) > maxSize) {
-      throw new SessionSyncError('too_large', `session-sync: the session would be larger than ${maxSize} bytes`);
-    }
-    const user = options.user ? userString(options.user(data)) : undefined;
+    assertSize(text, options.maxSize);
+    const user = userAfter(options, data);
+    const verdict = runCheck(options, { before, after: data, text });
+    if (!(verdict instanceof Promise)) return this.store(id, slot, ops, options, text, user);
+    const version = slot >= 0 ? this.table.version(slot) : 0;
+    return verdict.then(() => {
+      // Only an end can have happened meanwhile (applies of this id wait): never revive it.
+      const again = this.live(id, this.now());
+      if (again !== slot || (slot >= 0 && this.table.version(slot) !== version)) throw endedError();
+      return this.store(id, slot, ops, options, text, user);
+    });
+  }
 
-    // Nothing below throws: the change is committed whole.
+  // Commits a checked change whole: nothing below throws.
+  private store(
+    id: string,
+    existing: number,
+    ops: readonly Op[],
+    options: ApplyOptions,
+    text: string,
+    user: string | undefined,
+  ): ApplyResult {
+    const now = this.now();
+    const table = this.table;
+    const { mutation } = options;
+    let slot = existing;
+    let epoch: number | undefined;
     if (slot < 0) {
       this.makeRoom(now);
-      slot = table.add(id, text, now + options.absolute);
+      slot = table.add(id, '', now, now + options.absolute);
+      epoch = now;
+      const when = options.when;
+      if (when && 'adopt' in when) this.born.mark(id, when.adopt + adoptionWindow(options));
     }
     const base = table.version(slot);
     const version = base + 1;
+    this.textBytes += text.length - table.text(slot).length;
     table.write(slot, text, version);
     this.renew(id, slot, now, options.ttl);
+    if (options.device) this.note(id, slot, options.device);
     if (options.user) this.index(id, slot, user);
     if (mutation !== undefined) this.mutations.remember(id, mutation, version);
     // The feed carries what JSON carries (as from RedisStore), and no one else's objects.
@@ -199,8 +319,10 @@ export class MemoryStore implements SessionStore {
     const patch: StoredPatch =
       mutation === undefined ? { version, base, ops: applied } : { version, base, ops: applied, mutation };
     this.history.append(id, patch);
-    this.publish({ type: 'change', id, ...patch });
-    return { version, ops: applied, changed: true };
+    const times = this.times(slot);
+    this.publish(withEpoch({ type: 'change', id, ...patch }, epoch));
+    this.keepWithinBytes(id);
+    return withTimes({ version, ops: applied, changed: true }, times);
   }
 
   /**
@@ -230,8 +352,28 @@ export class MemoryStore implements SessionStore {
    * @returns whether there was a live record
    */
   async destroy(id: string, reason: EndReason, options: DestroyOptions = {}): Promise<boolean> {
+    return (await this.take(id, reason, options)) !== undefined;
+  }
+
+  /**
+   * Ends a session like {@link MemoryStore.destroy} and answers what it held, in one step:
+   * no write can land between the read and the end (`regenerate()` copies from it).
+   *
+   * @param id - the session id
+   * @param reason - why it ends
+   * @param options - `announceAfter`
+   * @returns the record as it was, or undefined when there was none
+   */
+  async take(id: string, reason: EndReason, options: DestroyOptions = {}): Promise<StoredSession | undefined> {
     const slot = this.live(id, this.now());
-    if (slot >= 0) this.remove(id, slot);
+    let found: StoredSession | undefined;
+    if (slot >= 0) {
+      found = { data: JSON.parse(this.table.text(slot)) as JsonObject, version: this.table.version(slot) };
+      const user = this.table.user(slot);
+      if (user !== undefined) found.user = user;
+      withTimes(found, this.times(slot));
+      this.remove(id, slot, reason);
+    }
     const event: StoreEvent = { type: 'end', id, reason };
     if (options.announceAfter) {
       const announce = (): void => this.publish(event);
@@ -239,35 +381,49 @@ export class MemoryStore implements SessionStore {
     } else {
       this.publish(event);
     }
-    return slot >= 0;
+    return found;
   }
 
   /**
-   * Refreshes the idle lifetime (never past the absolute one); nothing when there is no record.
+   * Refreshes the idle lifetime (never past the absolute one) and, when given, replaces the
+   * device note; nothing when there is no record.
    *
    * @param id - the session id
    * @param ttl - idle lifetime in ms from now
+   * @param options - `device`: the note to keep
    */
-  async touch(id: string, ttl: number): Promise<void> {
+  async touch(id: string, ttl: number, options?: TouchOptions): Promise<void> {
     const now = this.now();
     const slot = this.live(id, now);
-    if (slot >= 0) this.renew(id, slot, now, ttl);
+    if (slot < 0) return;
+    this.renew(id, slot, now, ttl);
+    if (options?.device) this.note(id, slot, options.device);
   }
 
   /**
    * The live sessions of a user.
    *
    * @param user - the user id (option `user`)
-   * @returns `{ id, version, lastActive }` for each; `lastActive` in epoch ms
+   * @returns `{ id, version, lastActive, createdAt, device? }` for each; times in epoch ms
    */
   async sessionsOf(user: string): Promise<UserSession[]> {
     const ids = this.users.get(user);
     if (!ids) return [];
     const now = this.now();
+    const table = this.table;
     const out: UserSession[] = [];
     for (const id of [...ids]) {
       const slot = this.live(id, now);
-      if (slot >= 0) out.push({ id, version: this.table.version(slot), lastActive: this.table.active(slot) });
+      if (slot < 0) continue;
+      const entry: UserSession = {
+        id,
+        version: table.version(slot),
+        lastActive: table.active(slot),
+        createdAt: table.epoch(slot),
+      };
+      const device = table.device(slot);
+      if (device) entry.device = { ...device };
+      out.push(entry);
     }
     return out;
   }
@@ -289,8 +445,9 @@ export class MemoryStore implements SessionStore {
   }
 
   /**
-   * Removes every expired session now, publishing `expired` for each, and drops the history
-   * and mutation ids of sessions idle past `forgetAfter`. Runs on the sweep timer.
+   * Removes every expired session now, publishing `expired` for each, drops the history
+   * and mutation ids of sessions idle past `forgetAfter`, and the born marks whose adoption
+   * window has closed. Runs on the sweep timer.
    *
    * @returns how many sessions were removed
    */
@@ -307,6 +464,7 @@ export class MemoryStore implements SessionStore {
         this.mutations.forget(id);
       }
     }
+    this.born.sweep(now);
     if (removed) debug('swept %d expired sessions', removed);
     return removed;
   }
@@ -332,6 +490,10 @@ export class MemoryStore implements SessionStore {
     return slot;
   }
 
+  private times(slot: number): { epoch: number; expires: number } {
+    return { epoch: this.table.epoch(slot), expires: this.table.expires(slot) };
+  }
+
   /** Activity: idle deadline = now + ttl, never past the absolute one. */
   private renew(id: string, slot: number, now: number, ttl: number): void {
     this.table.renew(id, slot, now, Math.min(now + ttl, this.table.deadline(slot)));
@@ -340,19 +502,32 @@ export class MemoryStore implements SessionStore {
   private makeRoom(now: number): void {
     while (this.table.size >= this.max) {
       const [id, slot] = this.table.oldest()!;
-      if (now >= this.table.expires(slot)) {
-        this.expire(id, slot);
+      if (now >= this.table.expires(slot)) this.expire(id, slot);
+      else this.evict(id, slot, `MemoryStore holds its maximum of ${this.max} sessions`);
+    }
+  }
+
+  // Past `maxBytes`: history goes first (a mirror coming back gets the whole data instead),
+  // then the longest-idle sessions (never the one just written), then the oldest born marks.
+  private keepWithinBytes(keep: string): void {
+    while (this.bytes > this.maxBytes) {
+      if (this.history.dropOldest()) continue;
+      const oldest = this.table.oldest();
+      if (oldest && oldest[0] !== keep) {
+        this.evict(oldest[0], oldest[1], `MemoryStore holds its maximum of ${this.maxBytes} bytes`);
         continue;
       }
-      if (!this.warnedFull) {
-        this.warnedFull = true;
-        warn(
-          `MemoryStore holds its maximum of ${this.max} sessions and now evicts the longest-idle ones; raise "max" or use RedisStore`,
-        );
-      }
-      this.remove(id, slot);
-      this.publish({ type: 'end', id, reason: 'evicted' });
+      if (!this.born.dropOldest()) return;
     }
+  }
+
+  private evict(id: string, slot: number, why: string): void {
+    if (!this.warnedFull) {
+      this.warnedFull = true;
+      warn(`${why} and now evicts the longest-idle ones; raise "max" / "maxBytes" or use RedisStore`);
+    }
+    this.remove(id, slot, 'evicted');
+    this.publish({ type: 'end', id, reason: 'evicted' });
   }
 
   /** Moves a session between user sets (`user` undefined: it belongs to no one). */
@@ -374,16 +549,28 @@ export class MemoryStore implements SessionStore {
     if (ids.size === 0) this.users.delete(user);
   }
 
-  private remove(id: string, slot: number): void {
+  // The note sits in its own column, beside the data: no version, no history, no event.
+  private note(id: string, slot: number, device: DeviceNote): void {
+    const note = noteOf(device);
+    const grew = noteBytes(note) - noteBytes(this.table.device(slot));
+    this.notesBytes += grew;
+    this.table.setDevice(slot, note);
+    if (grew > 0) this.keepWithinBytes(id);
+  }
+
+  private remove(id: string, slot: number, reason: EndReason): void {
     const user = this.table.user(slot);
+    this.textBytes -= this.table.text(slot).length;
+    this.notesBytes -= noteBytes(this.table.device(slot));
     this.table.remove(id, slot);
     if (user !== undefined) this.unindex(id, user);
     this.history.forget(id);
     this.mutations.forget(id);
+    this.born.ended(id, reason);
   }
 
   private expire(id: string, slot: number): void {
-    this.remove(id, slot);
+    this.remove(id, slot, 'expired');
     this.publish({ type: 'end', id, reason: 'expired' });
   }
 

@@ -1,17 +1,19 @@
 /**
  * Where a MemoryStore keeps its sessions, laid out for a small heap: one Map from id to a
  * slot number (a small integer, so no object per session), the numbers of every slot in
- * one Float64Array (unboxed, exact epoch ms), the data text in an array, and the user in
- * another made only once some session has a user. The layout of lru-cache, for the same
- * reason.
+ * one Float64Array (unboxed, exact epoch ms), the data text in an array, and the user and
+ * the device note each in another, made only once some session has one. The layout of
+ * lru-cache, for the same reason.
  */
+import type { DeviceNote } from '../store.js';
 
-// Per slot: version, last activity, idle deadline, absolute deadline (epoch ms).
-const STRIDE = 4;
+// Per slot: version, last activity, idle deadline, absolute deadline, creation (epoch ms).
+const STRIDE = 5;
 const VERSION = 0;
 const ACTIVE = 1;
 const EXPIRES = 2;
 const DEADLINE = 3;
+const EPOCH = 4;
 
 /**
  * The sessions of a MemoryStore as columns. It stores what it is told; expiry and the
@@ -29,6 +31,7 @@ export class SessionTable {
   private numbers = new Float64Array(STRIDE * 1024);
   private readonly texts: string[] = [];
   private users: (string | undefined)[] | undefined;
+  private devices: (DeviceNote | undefined)[] | undefined;
   private readonly free: number[] = [];
 
   /** Sessions held. */
@@ -51,10 +54,11 @@ export class SessionTable {
    *
    * @param id - the session id (must not be held)
    * @param text - the data as JSON text
+   * @param epoch - its creation time, epoch ms
    * @param deadline - the absolute deadline, epoch ms
    * @returns its slot
    */
-  add(id: string, text: string, deadline: number): number {
+  add(id: string, text: string, epoch: number, deadline: number): number {
     let slot = this.free.pop();
     if (slot === undefined) {
       slot = this.texts.length;
@@ -65,15 +69,18 @@ export class SessionTable {
       }
       this.texts.push(text);
       this.users?.push(undefined);
+      this.devices?.push(undefined);
     } else {
       this.texts[slot] = text;
       if (this.users) this.users[slot] = undefined;
+      if (this.devices) this.devices[slot] = undefined;
     }
     const at = slot * STRIDE;
     this.numbers[at + VERSION] = 0;
     this.numbers[at + ACTIVE] = 0;
     this.numbers[at + EXPIRES] = 0;
     this.numbers[at + DEADLINE] = deadline;
+    this.numbers[at + EPOCH] = epoch;
     this.slots.set(id, slot);
     return slot;
   }
@@ -88,6 +95,7 @@ export class SessionTable {
     this.slots.delete(id);
     this.texts[slot] = ''; // lets the old text go, keeps the array's element kind
     if (this.users) this.users[slot] = undefined;
+    if (this.devices) this.devices[slot] = undefined;
     this.free.push(slot);
   }
 
@@ -156,6 +164,11 @@ export class SessionTable {
     return this.numbers[slot * STRIDE + DEADLINE]!;
   }
 
+  /** @param slot - a slot @returns its creation time, epoch ms */
+  epoch(slot: number): number {
+    return this.numbers[slot * STRIDE + EPOCH]!;
+  }
+
   /** @param slot - a slot @returns its user, if any */
   user(slot: number): string | undefined {
     return this.users?.[slot];
@@ -168,5 +181,19 @@ export class SessionTable {
       this.users = new Array<string | undefined>(this.texts.length).fill(undefined);
     }
     this.users[slot] = user;
+  }
+
+  /** @param slot - a slot @returns its device note, if any */
+  device(slot: number): DeviceNote | undefined {
+    return this.devices?.[slot];
+  }
+
+  /** @param slot - a slot @param note - its device note, or undefined for none */
+  setDevice(slot: number, note: DeviceNote | undefined): void {
+    if (!this.devices) {
+      if (note === undefined) return;
+      this.devices = new Array<DeviceNote | undefined>(this.texts.length).fill(undefined);
+    }
+    this.devices[slot] = note;
   }
 }

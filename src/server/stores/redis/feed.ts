@@ -9,6 +9,7 @@
 import createDebug from 'debug';
 import type { Redis } from 'ioredis';
 import { END_REASONS, isPlainObject, type EndReason, type Op } from '../../../shared/index.js';
+import { withEpoch } from '../common.js';
 import type { StoreEvent } from '../store.js';
 
 const debug = createDebug('session-sync:redis');
@@ -48,7 +49,7 @@ export function parseEvent(text: string): StoreEvent | undefined {
       ops: ops as unknown as Op[],
     };
     if (mutation !== undefined) event.mutation = mutation;
-    return event;
+    return withEpoch(event, Number.isSafeInteger(v.epoch) ? (v.epoch as number) : undefined);
   }
   return undefined;
 }

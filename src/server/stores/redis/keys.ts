@@ -4,11 +4,12 @@
  *
  * | key                    | type   | holds                                                        |
  * |------------------------|--------|--------------------------------------------------------------|
- * | `{prefix}s:{id}`       | hash   | `d` data as JSON text (encoded by Node, never by Lua), `v` version, `c` created (epoch ms), `a` absolute deadline (epoch ms), `t` last active (epoch ms), `u` user (when indexed) |
+ * | `{prefix}s:{id}`       | hash   | `d` data as JSON text (encoded by Node, never by Lua), `v` version, `c` created (epoch ms), `a` absolute deadline (epoch ms), `t` last active (epoch ms), `u` user (when indexed), `ua` / `ip` the device note (when known; beside the data, never in it) |
  * | `{prefix}h:{id}`       | list   | the last `history` patches as JSON text `{ version, base, ops, mutation? }`, oldest first |
  * | `{prefix}m:{id}`       | hash   | mutation id → the version it was first applied at (its answer) |
  * | `{prefix}o:{id}`       | list   | mutation ids in arrival order, capped at 256 (the oldest leaves `m` too) |
  * | `{prefix}x:{id}`       | string | a short-lived tombstone after `destroy` holding the end reason once announced (`pending` before), so expiry watchers neither report a destroyed session as expired nor miss its end |
+ * | `{prefix}b:{id}`       | string | the born mark of an id whose record was created by adoption: `live`, then the end reason; it lives until the id's adoption window closes (the cookie's issue time + min(ttl, absolute)), so an ended id is never adopted again |
  * | `{prefix}u:{user}`     | zset   | session ids of one user, scored by each session's expiry (epoch ms); pruned on read; the key expires with its last member |
  * | channel `{prefix}events` | pub/sub | every change and end, as JSON text `StoreEvent` |
  *
@@ -31,6 +32,8 @@ export interface SessionKeys {
   order: string;
   /** Tombstone after destroy. */
   tombstone: string;
+  /** Born mark while the adoption window is open. */
+  born: string;
 }
 
 /**
@@ -49,6 +52,7 @@ export function sessionKeys(prefix: string, id: string): SessionKeys {
     mutations: `${prefix}m:${id}`,
     order: `${prefix}o:${id}`,
     tombstone: `${prefix}x:${id}`,
+    born: `${prefix}b:${id}`,
   };
 }
 

@@ -16,26 +16,29 @@
  * Redis Cluster is out of scope (the scripts build user-index keys from the prefix).
  */
 import createDebug from 'debug';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import {
   applyOps,
   END_REASONS,
   isPlainObject,
   MUTATION_MEMORY,
   SessionSyncError,
-  utf8Length,
   type EndReason,
   type JsonObject,
   type Op,
 } from '../../../shared/index.js';
+import { adoptionWindow, assertSize, duplicateAnswer, endedError, runCheck, userAfter, withTimes } from '../common.js';
 import type {
   ApplyOptions,
+  ChangeEvent,
   ApplyResult,
   DestroyOptions,
+  DeviceNote,
   SessionStore,
   StoredPatch,
   StoredSession,
   StoreEvent,
+  TouchOptions,
   UserSession,
 } from '../store.js';
 import { COMMAND_DEFAULTS, CommandConnection, SUBSCRIBER_OVERRIDES } from './client.js';
@@ -43,11 +46,12 @@ import { sessionKeys, userKey } from './keys.js';
 import { ANNOUNCE, APPLY, DESTROY, runScript, SESSIONS_OF, SINCE, TOUCH } from './scripts.js';
 import { ChangeFeed } from './feed.js';
 import { ExpiryWatcher, type WatchState } from './watch.js';
+import { loadIoredis, type RedisClientLike, type RedisClientOptions } from './ioredis.js';
 
 const debug = createDebug('session-sync:redis');
 
 /** Where the store's Redis is: a URL (the store connects and closes), or your ioredis client (kept open on close). */
-export type RedisStoreTarget = { url: string; client?: undefined } | { client: Redis; url?: undefined };
+export type RedisStoreTarget = { url: string; client?: undefined } | { client: RedisClientLike; url?: undefined };
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -62,7 +66,7 @@ export interface RedisStoreOptions {
   /** ms after which a Redis call fails with `store_unavailable`. Default 2000. */
   timeout?: number;
   /** ioredis options for the connections the store creates (with `{ url }`). */
-  clientOptions?: RedisOptions;
+  clientOptions?: RedisClientOptions;
 }
 
 const MAX_ATTEMPTS = 50;
@@ -70,6 +74,13 @@ const MAX_ATTEMPTS = 50;
 const TOMBSTONE_MS = 60_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// A device note as script arguments: 'note', User-Agent, IP ('' for none), or no note at all.
+function noteArgs(device: DeviceNote | undefined): [string, string, string] {
+  if (!device) return ['', '', ''];
+  const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+  return ['note', text(device.userAgent), text(device.ip)];
+}
 
 function positive(value: unknown, name: string, integer = false): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
@@ -90,13 +101,6 @@ function parseData(text: string | null, id: string): JsonObject {
     'internal',
     `session-sync: the Redis record of a session is not a JSON object (${id.slice(0, 6)}…)`,
   );
-}
-
-function userOf(fn: (data: JsonObject) => string | undefined, data: JsonObject): string {
-  const user: unknown = fn(data);
-  if (typeof user === 'string') return user;
-  if (typeof user === 'number' && Number.isFinite(user)) return String(user);
-  return '';
 }
 
 /**
@@ -162,22 +166,23 @@ export class RedisStore implements SessionStore {
     let client: Redis;
     let makeSubscriber: () => Redis;
     if (target.client !== undefined) {
-      const c = target.client as Partial<Redis>;
+      const c = target.client as unknown as Partial<Redis>;
       if (typeof c.duplicate !== 'function' || typeof c.evalsha !== 'function') {
         throw new TypeError('session-sync: RedisStore `client` must be an ioredis client');
       }
-      client = target.client;
+      client = target.client as unknown as Redis;
       this.ownsClient = false;
       makeSubscriber = () => client.duplicate(SUBSCRIBER_OVERRIDES);
     } else {
       const { url } = target;
       if (typeof url !== 'string' || url === '')
         throw new TypeError('session-sync: RedisStore `url` must be a non-empty string');
-      client = new Redis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions) });
+      const IORedis = loadIoredis().Redis;
+      client = new IORedis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions) });
       client.on('error', (err: Error) => debug('command connection: %s', err.message));
       this.ownsClient = true;
       makeSubscriber = () =>
-        new Redis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions), ...SUBSCRIBER_OVERRIDES });
+        new IORedis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions), ...SUBSCRIBER_OVERRIDES });
     }
     this.conn = new CommandConnection(client, timeout);
     this.luaPrefix = (client.options?.keyPrefix ?? '') + prefix;
@@ -213,11 +218,24 @@ export class RedisStore implements SessionStore {
   /** {@inheritDoc SessionStore.get} */
   async get(id: string): Promise<StoredSession | undefined> {
     const keys = sessionKeys(this.prefix, id);
-    const [d, v, u] = await this.conn.run('get', (c) => c.hmget(keys.record, 'd', 'v', 'u'));
+    const [[d, v, u, c], left] = await this.conn.run('get', async (client) => {
+      const replies = (await client.pipeline().hmget(keys.record, 'd', 'v', 'u', 'c').pttl(keys.record).exec()) ?? [];
+      for (const [err] of replies) if (err) throw err;
+      return [replies[0]![1] as (string | null)[], replies[1]![1] as number] as const;
+    });
     if (!v) return undefined;
     const session: StoredSession = { data: parseData(d ?? null, id), version: Number(v) };
     if (u) session.user = u;
-    return session;
+    return withTimes(session, c && left > 0 ? { epoch: Number(c), expires: Date.now() + left } : undefined);
+  }
+
+  /** {@inheritDoc SessionStore.endOf} */
+  async endOf(id: string): Promise<EndReason | undefined> {
+    const keys = sessionKeys(this.prefix, id);
+    const [exists, born] = await this.conn.run('endOf', (c) => Promise.all([c.exists(keys.record), c.get(keys.born)]));
+    if (exists || born === null) return undefined;
+    // 'live' while the record exists; a record that is gone without a destroy expired.
+    return (END_REASONS as readonly string[]).includes(born) ? (born as EndReason) : 'expired';
   }
 
   /** {@inheritDoc SessionStore.apply} */
@@ -245,6 +263,9 @@ export class RedisStore implements SessionStore {
   private async applyNow(id: string, ops: readonly Op[], options: ApplyOptions): Promise<ApplyResult> {
     const keys = sessionKeys(this.prefix, id);
     const mutation = options.mutation ?? '';
+    const when = options.when;
+    const condition = when === undefined ? '' : 'exists' in when ? 'exists' : 'adopt';
+    const adoptUntil = when && 'adopt' in when ? when.adopt + adoptionWindow(options) : 0;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const [[text, stored], seen] = await this.conn.run('apply', (c) =>
         Promise.all([
@@ -252,28 +273,31 @@ export class RedisStore implements SessionStore {
           mutation ? c.hget(keys.mutations, mutation) : Promise.resolve(null),
         ]),
       );
-      if (seen) return duplicate(seen);
+      if (seen) return duplicateAnswer(Number(seen));
       const base = stored ? Number(stored) : 0;
-      const { data, changed } = applyOps(base ? parseData(text ?? null, id) : {}, ops);
+      // The script decides again, atomically; this only spares a round trip.
+      if (base === 0 && condition === 'exists') throw endedError();
+      const before = base ? parseData(text ?? null, id) : {};
+      const { data, changed } = applyOps(before, ops);
       if (!changed && base === 0) return { version: 0, ops: [...ops], changed: false };
       let dataText = '';
       if (changed) {
         dataText = JSON.stringify(data);
-        if (options.maxSize !== undefined && utf8Length(dataText) > options.maxSize) {
-          throw new SessionSyncError(
-            'too_large',
-            `session-sync: the session would be larger than ${options.maxSize} bytes`,
-          );
-        }
+        assertSize(dataText, options.maxSize);
+        // Judged against the data read in THIS attempt: a lost race re-reads and re-judges.
+        await runCheck(options, { before, after: data, text: dataText });
       }
       const patch: StoredPatch = { version: base + 1, base, ops: [...ops] };
       if (options.mutation !== undefined) patch.mutation = options.mutation;
+      const epoch = Date.now();
+      const event: ChangeEvent =
+        base === 0 ? { type: 'change', id, ...patch, epoch } : { type: 'change', id, ...patch };
       const setUser = changed && options.user !== undefined;
       const answer = (await this.conn.run('apply', (c) =>
         runScript(
           c,
           APPLY,
-          [keys.record, keys.history, keys.mutations, keys.order],
+          [keys.record, keys.history, keys.mutations, keys.order, keys.born],
           [
             id,
             this.luaPrefix,
@@ -281,7 +305,7 @@ export class RedisStore implements SessionStore {
             changed ? '1' : '0',
             dataText,
             changed ? JSON.stringify(patch) : '',
-            changed ? JSON.stringify({ type: 'change', id, ...patch }) : '',
+            changed ? JSON.stringify(event) : '',
             this.channel,
             mutation,
             Math.ceil(options.ttl),
@@ -289,12 +313,20 @@ export class RedisStore implements SessionStore {
             this.history,
             MUTATION_MEMORY,
             setUser ? 'set' : 'keep',
-            setUser ? userOf(options.user!, data) : '',
+            setUser ? (userAfter(options, data) ?? '') : '',
+            condition,
+            adoptUntil,
+            epoch,
+            ...noteArgs(options.device),
           ],
         ),
       )) as string[];
-      if (answer[0] === 'dup') return duplicate(answer[1]!);
-      if (answer[0] === 'ok') return { version: Number(answer[1]), ops: [...ops], changed: answer[2] === '1' };
+      if (answer[0] === 'dup') return duplicateAnswer(Number(answer[1]));
+      if (answer[0] === 'ended') throw endedError();
+      if (answer[0] === 'ok') {
+        const result: ApplyResult = { version: Number(answer[1]), ops: [...ops], changed: answer[2] === '1' };
+        return withTimes(result, answer[3] ? { epoch: Number(answer[3]), expires: Number(answer[4]) } : undefined);
+      }
       debug('apply conflict on attempt %d (version now %s)', attempt, answer[1]);
       await sleep(Math.random() * Math.min(5 * attempt, 50));
     }
@@ -321,17 +353,30 @@ export class RedisStore implements SessionStore {
 
   /** {@inheritDoc SessionStore.destroy} */
   async destroy(id: string, reason: EndReason, options: DestroyOptions = {}): Promise<boolean> {
+    return (await this.take(id, reason, options)) !== undefined;
+  }
+
+  /**
+   * Ends a session like {@link RedisStore.destroy} and answers what it held, in one script:
+   * no write can land between the read and the end (`regenerate()` copies from it).
+   *
+   * @param id - the session id
+   * @param reason - why it ends
+   * @param options - `announceAfter`
+   * @returns the record as it was, or undefined when there was none
+   */
+  async take(id: string, reason: EndReason, options: DestroyOptions = {}): Promise<StoredSession | undefined> {
     const keys = sessionKeys(this.prefix, id);
     const event = JSON.stringify({ type: 'end', id, reason });
     const defer = options.announceAfter !== undefined;
-    const existed = await this.conn.run('destroy', (c) =>
+    const [existed, d, v, u, c] = (await this.conn.run('destroy', (client) =>
       runScript(
-        c,
+        client,
         DESTROY,
-        [keys.record, keys.history, keys.mutations, keys.order, keys.tombstone],
+        [keys.record, keys.history, keys.mutations, keys.order, keys.tombstone, keys.born],
         [id, this.luaPrefix, TOMBSTONE_MS, this.channel, defer ? '' : event, reason],
       ),
-    );
+    )) as [number, string, string, string, string];
     if (defer) {
       const token = Symbol(id);
       this.deferred.set(token, { id, reason });
@@ -341,7 +386,10 @@ export class RedisStore implements SessionStore {
       };
       Promise.resolve(options.announceAfter).then(announce, announce);
     }
-    return existed === 1;
+    if (existed !== 1 || !v) return undefined;
+    const found: StoredSession = { data: parseData(d, id), version: Number(v) };
+    if (u) found.user = u;
+    return withTimes(found, c ? { epoch: Number(c), expires: Date.now() } : undefined);
   }
 
   // A deferred end announcement that meets an outage is sent again after the reconnect (a
@@ -373,7 +421,7 @@ export class RedisStore implements SessionStore {
   }
 
   /** {@inheritDoc SessionStore.touch} */
-  async touch(id: string, ttl: number): Promise<void> {
+  async touch(id: string, ttl: number, options?: TouchOptions): Promise<void> {
     positive(ttl, 'ttl');
     const keys = sessionKeys(this.prefix, id);
     await this.conn.run('touch', (c) =>
@@ -381,7 +429,7 @@ export class RedisStore implements SessionStore {
         c,
         TOUCH,
         [keys.record, keys.history, keys.mutations, keys.order],
-        [id, this.luaPrefix, Math.ceil(ttl)],
+        [id, this.luaPrefix, Math.ceil(ttl), ...noteArgs(options?.device)],
       ),
     );
   }
@@ -392,8 +440,16 @@ export class RedisStore implements SessionStore {
       runScript(c, SESSIONS_OF, [userKey(this.prefix, user)], [this.luaPrefix, user]),
     )) as string[];
     const out: UserSession[] = [];
-    for (let i = 0; i + 2 < flat.length; i += 3) {
-      out.push({ id: flat[i]!, version: Number(flat[i + 1]), lastActive: Number(flat[i + 2]) });
+    for (let i = 0; i + 5 < flat.length; i += 6) {
+      const entry: UserSession = { id: flat[i]!, version: Number(flat[i + 1]), lastActive: Number(flat[i + 2]) };
+      const [created, userAgent, ip] = [flat[i + 3], flat[i + 4], flat[i + 5]];
+      if (created) entry.createdAt = Number(created);
+      if (userAgent || ip) {
+        entry.device = {};
+        if (userAgent) entry.device.userAgent = userAgent;
+        if (ip) entry.device.ip = ip;
+      }
+      out.push(entry);
     }
     return out;
   }
@@ -477,9 +533,4 @@ export class RedisStore implements SessionStore {
       client.disconnect();
     }
   }
-}
-
-// A repeat changes nothing now; it answers the version the first apply produced.
-function duplicate(version: string): ApplyResult {
-  return { version: Number(version), ops: [], changed: false, duplicate: true };
 }
