@@ -16,7 +16,7 @@ import { resolveOptions } from './resolve-options.js';
 import { attachToServer, createSocketMiddleware, socketProbe } from './socket/attach.js';
 import { SocketSide } from './socket/side.js';
 import { endedError } from './stores/common.js';
-import type { SessionStore, WriteCondition } from './stores/store.js';
+import { TIMES, type SessionStore, type WriteCondition } from './stores/store.js';
 import { userSessions, type UserSessionInfo } from './engine/devices.js';
 import type { EndReason } from '../shared/index.js';
 import { endSessions, opsOf, updateSessions, userKeyOf, type SessionUpdate } from './engine/user-sessions.js';
@@ -24,6 +24,9 @@ import { endSessions, opsOf, updateSessions, userKeyOf, type SessionUpdate } fro
 export type { SessionUpdate };
 
 export type { SessionSnapshot };
+
+const expiresIn = (expires: number | undefined): number | null =>
+  expires === undefined ? null : Math.max(0, expires - Date.now());
 
 /** A stored session read out of band. */
 export interface SessionRecord {
@@ -245,8 +248,8 @@ export class SessionSync {
       data: project(expose, withDefaults(stored?.data ?? {}, defaults)),
       ...(stored && {
         version: stored.version,
-        epoch: stored.epoch ?? null,
-        expiresIn: stored.expires === undefined ? null : Math.max(0, stored.expires - Date.now()),
+        epoch: stored[TIMES]?.epoch ?? null,
+        expiresIn: expiresIn(stored[TIMES]?.expires),
       }),
     };
   };

@@ -27,6 +27,7 @@ export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-sto
 export { RedisStore, type RedisStoreOptions, type RedisStoreTarget } from './stores/redis/redis-store.js';
 export type { RedisClientLike, RedisClientOptions } from './stores/redis/ioredis.js';
 export type * from './stores/store.js';
+export { TIMES } from './stores/store.js';
 export {
   SessionSyncError,
   PROTOCOL_VERSION,

@@ -19,6 +19,7 @@ import type {
   StoreEvent,
   WriteCondition,
 } from '../stores/store.js';
+import { TIMES } from '../stores/store.js';
 import { logger, warn, warnOnce } from '../log.js';
 import { Cookies, tagOf, type SignedId } from './cookie.js';
 import { DeviceNotes, type DeviceSource } from './device-notes.js';
@@ -191,8 +192,8 @@ export class Core extends EventEmitter {
       warn(ignoredChecksError().message);
       throw ignoredChecksError();
     }
-    if (result.changed) this.registry.applied(id, result.version - 1, result.version, result.ops, result);
-    else this.registry.times(id, result);
+    if (result.changed) this.registry.applied(id, result.version - 1, result.version, result.ops, result[TIMES]);
+    else this.registry.times(id, result[TIMES]);
     this.touched(id);
     return result;
   }

@@ -5,7 +5,7 @@
  * handler call, with no `reload()`.
  */
 import { applyOps, type EndReason, type JsonObject, type Op } from '../../shared/index.js';
-import type { SessionStore, StoredSession, StoreEvent } from '../stores/store.js';
+import { TIMES, type RecordTimes, type SessionStore, type StoredSession, type StoreEvent } from '../stores/store.js';
 import { logger } from '../log.js';
 
 const debug = logger('registry');
@@ -37,12 +37,6 @@ export interface LiveSession {
 
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
 
-/** A record's creation time and idle deadline (epoch ms). */
-interface Times {
-  epoch: number;
-  expires: number;
-}
-
 /**
  * Takes a stored record into a live entry (a reload or a resync).
  *
@@ -52,8 +46,11 @@ interface Times {
 export function adoptStored(entry: LiveSession, stored: StoredSession): void {
   entry.data = stored.data;
   entry.version = stored.version;
-  if (stored.epoch !== undefined) entry.epoch = stored.epoch;
-  if (stored.expires !== undefined) entry.expires = stored.expires;
+  const times = stored[TIMES];
+  if (times) {
+    entry.epoch = times.epoch;
+    entry.expires = times.expires ?? null;
+  }
 }
 
 /**
@@ -98,8 +95,8 @@ export class Registry {
             id,
             data: stored?.data ?? EMPTY,
             version: stored?.version ?? 0,
-            epoch: stored?.epoch ?? null,
-            expires: stored?.expires ?? null,
+            epoch: stored?.[TIMES]?.epoch ?? null,
+            expires: stored?.[TIMES]?.expires ?? null,
             issued: 0,
             refs: 0,
             pendingVersion: 0,
@@ -191,9 +188,9 @@ export class Registry {
    * @param base - the version the ops applied to
    * @param version - the version after
    * @param ops - the ops as applied
-   * @param times - the record's epoch and idle deadline, as the store answered
+   * @param times - the record's times, as the store answered
    */
-  applied(id: string, base: number, version: number, ops: readonly Op[], times: Partial<Times>): void {
+  applied(id: string, base: number, version: number, ops: readonly Op[], times: RecordTimes | undefined): void {
     this.onEvent({ type: 'change', id, base, version, ops: ops as Op[] });
     this.times(id, times);
   }
@@ -202,12 +199,12 @@ export class Registry {
    * Records a held session's epoch and idle deadline, as a store answer told them.
    *
    * @param id - the session id
-   * @param times - `epoch` and `expires`, when the answer had them
+   * @param times - the answer's times, when it had them
    */
-  times(id: string, times: Partial<Times>): void {
+  times(id: string, times: RecordTimes | undefined): void {
     const entry = this.live.get(id);
-    if (!entry || entry.version === 0) return;
-    if (times.epoch !== undefined) entry.epoch = times.epoch;
+    if (!entry || entry.version === 0 || !times) return;
+    entry.epoch = times.epoch;
     if (times.expires !== undefined) entry.expires = times.expires;
   }
 
@@ -239,7 +236,8 @@ export class Registry {
       entry.epoch = entry.expires = null;
       return;
     }
-    if (event.epoch !== undefined) entry.epoch = event.epoch;
+    const created = event[TIMES];
+    if (created) entry.epoch = created.epoch;
     if (event.version <= entry.version) return; // already known (our own apply, or a replay)
     if (entry.ended && event.version === 1) entry.ended = undefined; // a record again (a restarted store)
     if (event.base === entry.version && !entry.resync) {

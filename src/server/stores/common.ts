@@ -4,7 +4,15 @@
  * No I/O: each store calls these inside its own atomic apply.
  */
 import { SessionSyncError, utf8Length, type EndReason, type JsonObject } from '../../shared/index.js';
-import type { ApplyOptions, ApplyResult, ChangeEvent, CheckedChange, StoredSession } from './store.js';
+import {
+  TIMES,
+  type ApplyOptions,
+  type ApplyResult,
+  type ChangeEvent,
+  type CheckedChange,
+  type RecordTimes,
+  type StoredSession,
+} from './store.js';
 
 /**
  * How long an id issued early may be adopted by its first write: `min(ttl, absolute)` after
@@ -107,41 +115,28 @@ export function userAfter(options: ApplyOptions, data: JsonObject): string | und
   return options.user ? asUserId(options.user(data)) : undefined;
 }
 
-/** The lifecycle metadata of a record an answer carries. */
-export interface RecordTimes {
-  epoch: number;
-  expires: number;
-}
-
 /**
- * Attaches a record's epoch and idle deadline to an answer as NON-enumerable properties, so
- * the answer still compares and serializes as its documented shape (`{ data, version,
- * user? }`, `{ version, ops, changed }`) while session-sync reads the times.
+ * Attaches a record's times to an answer, in its {@link TIMES} slot (invisible to JSON,
+ * `Object.keys` and deep equality).
  *
  * @param answer - a `get` or `apply` answer
  * @param times - the record's times, if there is a record
  * @returns the same object
  */
 export function withTimes<T extends StoredSession | ApplyResult>(answer: T, times: RecordTimes | undefined): T {
-  if (!times) return answer;
-  Object.defineProperties(answer, {
-    epoch: { value: times.epoch, enumerable: false, configurable: true, writable: true },
-    expires: { value: times.expires, enumerable: false, configurable: true, writable: true },
-  });
+  if (times) answer[TIMES] = times;
   return answer;
 }
 
 /**
- * Marks the change event that created a record with its epoch, as a NON-enumerable `epoch`,
- * so events still compare and serialize as `{ type, id, version, base, ops, mutation? }`.
+ * Marks the change event that created a record with its epoch (in the {@link TIMES} slot).
  *
  * @param event - a change event
  * @param epoch - the record's creation time, when this change created it
  * @returns the same event
  */
 export function withEpoch(event: ChangeEvent, epoch: number | undefined): ChangeEvent {
-  if (epoch !== undefined)
-    Object.defineProperty(event, 'epoch', { value: epoch, enumerable: false, configurable: true, writable: true });
+  if (epoch !== undefined) event[TIMES] = { epoch };
   return event;
 }
 

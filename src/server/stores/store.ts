@@ -9,6 +9,21 @@
  */
 import type { EndReason, JsonObject, Op } from '../../shared/index.js';
 
+/**
+ * Where an answer about a record carries the record's creation time and idle deadline: a
+ * symbol-keyed slot, so `get` and `apply` answers still compare and serialize as their
+ * documented shapes (`{ data, version, user? }`, `{ version, ops, changed }`). A custom store
+ * may fill it (`answer[TIMES] = { epoch, expires }`); without it the route and the hello
+ * answers say `epoch: null`. `Symbol.for`, so two copies of this package agree on it.
+ */
+export const TIMES: unique symbol = Symbol.for('session-sync.times') as never;
+
+/** A record's creation time and, in answers about it, its idle deadline (epoch ms). */
+export interface RecordTimes {
+  epoch: number;
+  expires?: number;
+}
+
 /** A stored session as `get` returns it. */
 export interface StoredSession {
   data: JsonObject;
@@ -16,10 +31,8 @@ export interface StoredSession {
   version: number;
   /** The user the session belongs to (option `user`), when it has one. */
   user?: string;
-  /** When the record was created, epoch ms (the store's clock). Our stores always set it. */
-  epoch?: number;
-  /** The idle deadline, epoch ms: the last activity + ttl, never past the absolute deadline. */
-  expires?: number;
+  /** When the record was created and its idle deadline (last activity + ttl, never past the absolute deadline). */
+  [TIMES]?: RecordTimes;
 }
 
 /**
@@ -106,10 +119,8 @@ export interface ApplyResult {
   changed: boolean;
   /** True when `mutation` was seen before and this is the first answer again. */
   duplicate?: boolean;
-  /** The record's creation time (epoch ms), when there is a record. */
-  epoch?: number;
-  /** The idle deadline after this apply (epoch ms), when there is a record. */
-  expires?: number;
+  /** The record's creation time and its idle deadline after this apply, when there is a record. */
+  [TIMES]?: RecordTimes;
 }
 
 /** One committed change, as kept in the history and sent on the change feed. */
@@ -124,12 +135,8 @@ export interface StoredPatch {
 export interface ChangeEvent extends StoredPatch {
   type: 'change';
   id: string;
-  /**
-   * Set on the change that created the record (base 0): its creation time. Non-enumerable
-   * (and `epoch` in the JSON a RedisStore publishes), so an event still compares as its
-   * documented shape.
-   */
-  epoch?: number;
+  /** On the change that created the record (base 0): its creation time (`epoch` in the JSON a RedisStore publishes). */
+  [TIMES]?: RecordTimes;
 }
 
 /** What the change feed carries, from every node. */

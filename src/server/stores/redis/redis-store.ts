@@ -290,8 +290,8 @@ export class RedisStore implements SessionStore {
       const patch: StoredPatch = { version: base + 1, base, ops: [...ops] };
       if (options.mutation !== undefined) patch.mutation = options.mutation;
       const epoch = Date.now();
-      const event: ChangeEvent =
-        base === 0 ? { type: 'change', id, ...patch, epoch } : { type: 'change', id, ...patch };
+      // The published JSON names the creation time `epoch`; the feed reads it into TIMES.
+      const event = base === 0 ? { type: 'change', id, ...patch, epoch } : { type: 'change', id, ...patch };
       const setUser = changed && options.user !== undefined;
       const answer = (await this.conn.run('apply', (c) =>
         runScript(
