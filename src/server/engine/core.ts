@@ -7,7 +7,7 @@
  * then the public `'change'` / `'end'` events.
  */
 import { EventEmitter } from 'node:events';
-import { assertJson, isErrorCode, parseOps, SessionSyncError, type EndReason, type Op } from '../../shared/index.js';
+import { assertJson, isErrorCode, parseOpsShape, SessionSyncError, type EndReason, type Op } from '../../shared/index.js';
 import type { ResolvedOptions, ServerLimits } from '../options.js';
 import type {
   ApplyOptions,
@@ -119,18 +119,22 @@ export class Core extends EventEmitter {
   }
 
   /**
-   * Checks ops written by server code: JSON only (a `TypeError` naming the path) and the
-   * limits (`too_large` / `invalid`).
+   * Checks ops written by server code: their shape and the limits on keys and depth
+   * (`invalid` / `too_large`), and JSON only (a `TypeError` naming the path). Sizes are
+   * judged inside the store's apply, on the data after the change. A browser's ops were
+   * checked by the protocol's guard already, with the browser's limits, and pass as they are.
    *
    * @param ops - the ops
-   * @param fromClient - hold them to the op-count limit too
+   * @param fromClient - ops from `parseMutate`
    * @returns the checked ops
    */
   checkOps(ops: readonly Op[], fromClient = false): Op[] {
-    for (const op of ops) if (op.op === 'set') assertJson(op.value, op.path);
-    const parsed = parseOps(ops, fromClient ? this.options.limits : this.serverLimits);
-    if (!parsed.ok) throw new SessionSyncError(parsed.code, `session-sync: ${parsed.message}`);
-    return parsed.value;
+    if (fromClient) return ops as Op[];
+    const parsed = parseOpsShape(ops, this.serverLimits);
+    if (parsed.ok) return parsed.value;
+    // One walk when all is well; on a refusal, the TypeError that names the path comes first.
+    if (Array.isArray(ops)) for (const op of ops) if (op?.op === 'set') assertJson(op.value, op.path);
+    throw new SessionSyncError(parsed.code, `session-sync: ${parsed.message}`);
   }
 
   /**

@@ -29,12 +29,18 @@ type Container = JsonObject | JsonValue[];
  * flash.error; arr` is still the array, as connect-flash expects).
  */
 interface Ref {
+  readonly draft: Draft;
   readonly path: readonly string[];
   readonly array: boolean;
   detached?: Container;
 }
 
-const PROXY_OF = new WeakMap<object, { draft: Draft; ref: Ref }>();
+// A proxy's state lives on its target under this key, so one handler object serves every
+// proxy (no closures per proxy: drafts are made per request).
+const REF = Symbol('session-sync.ref');
+type Target = (JsonObject | JsonValue[]) & { [REF]: Ref };
+
+const PROXY_OF = new WeakMap<object, Ref>();
 
 const isContainer = (v: unknown): v is Container => Array.isArray(v) || isPlainObject(v);
 const copyOf = (v: Container): Container => (Array.isArray(v) ? v.slice() : { ...v });
@@ -191,78 +197,108 @@ export class Draft {
     const cacheKey = (array ? 'a' : 'o') + path.join('\u0000');
     const cached = this.proxies.get(cacheKey);
     if (cached) return cached.proxy;
-    const draft = this;
-    const ref: Ref = { path, array };
-    const empty = (): Container => (array ? [] : EMPTY);
-    const node = (): Container => ref.detached ?? draft.resolve(path) ?? empty();
-    // A write at `path`: to the session, or to the kept copy once detached (plain semantics).
-    const write = (prop: string, apply: (target: JsonObject) => void): true => {
-      if (ref.detached) {
-        apply(ref.detached as JsonObject);
-        return true;
-      }
-      draft.detach([...path, prop]);
-      apply(draft.writable(path) as JsonObject);
-      draft.onWrite();
-      return true;
-    };
-    const target: object = array ? [] : {};
+    const ref: Ref = { draft: this, path, array };
+    const target = (array ? [] : Object.create(INSPECTABLE)) as Target;
     // util.inspect formats a proxy's target, not the proxy: show the live data instead.
-    Object.defineProperty(target, inspect.custom, {
-      value: (_depth: number, options: object) => inspect(node(), options),
-      configurable: true,
-    });
-    const proxy: object = new Proxy(target, {
-      get(_t, prop) {
-        // The data behaves like null-prototype JSON here: a path through `__proto__`,
-        // `constructor` or `prototype` never reaches a real prototype (settings[section][key]
-        // with section = '__proto__' would pollute every object of the process).
-        if (typeof prop === 'string' && FORBIDDEN_KEYS.has(prop)) return undefined;
-        const here = node();
-        const value = Reflect.get(here, prop) as unknown;
-        // Prototype members (array methods, toString) and symbols pass through; array
-        // methods then run against the proxy, so push/splice/sort are tracked too. A kept
-        // copy hands out its own plain values.
-        if (typeof prop === 'symbol' || ref.detached || !Object.prototype.hasOwnProperty.call(here, prop)) return value;
-        if (Array.isArray(value)) return draft.proxyAt([...path, prop], true);
-        if (isPlainObject(value)) return draft.proxyAt([...path, prop], false);
-        return value;
-      },
-      set(_t, prop, value) {
-        if (typeof prop === 'symbol') return false;
-        return write(prop, (to) => setOwn(to, prop, unwrap(value)));
-      },
-      deleteProperty(_t, prop) {
-        if (typeof prop === 'symbol') return false;
-        if (!Object.prototype.hasOwnProperty.call(node(), prop)) return true;
-        return write(prop, (from) => delete from[prop]);
-      },
-      defineProperty(_t, prop, descriptor) {
-        if (typeof prop === 'symbol' || !('value' in descriptor)) return false;
-        return write(prop, (to) => setOwn(to, prop, unwrap(descriptor.value)));
-      },
-      has(_t, prop) {
-        return prop in node();
-      },
-      ownKeys() {
-        return Reflect.ownKeys(node());
-      },
-      getOwnPropertyDescriptor(_t, prop): PropertyDescriptor | undefined {
-        const here = node();
-        const found = Reflect.getOwnPropertyDescriptor(here, prop);
-        if (!found) return undefined;
-        // An array target's `length` is non-configurable and must be reported so.
-        if (array && prop === 'length')
-          return { value: (here as unknown[]).length, writable: true, enumerable: false, configurable: false };
-        const value: unknown = typeof prop === 'string' ? (proxy as Record<string, unknown>)[prop] : found.value;
-        return { value, writable: true, enumerable: found.enumerable ?? true, configurable: true };
-      },
-    });
-    PROXY_OF.set(proxy, { draft, ref });
+    if (array) Object.defineProperty(target, inspect.custom, { value: inspectRef, configurable: true });
+    target[REF] = ref;
+    const proxy = new Proxy(target, HANDLER);
+    PROXY_OF.set(proxy, ref);
     this.proxies.set(cacheKey, { proxy, ref });
     return proxy;
   }
+
+  /** @internal What a proxy's ref stands for now (its kept copy once detached). */
+  nodeOf(ref: Ref): Container {
+    return ref.detached ?? this.resolve(ref.path) ?? (ref.array ? [] : EMPTY);
+  }
+
+  /** @internal A proxy for a child of `ref`'s node (a plain value is returned as is). */
+  childOf(ref: Ref, prop: string, value: unknown): unknown {
+    // A kept copy hands out its own plain values.
+    if (ref.detached) return value;
+    if (Array.isArray(value)) return this.proxyAt([...ref.path, prop], true);
+    if (isPlainObject(value)) return this.proxyAt([...ref.path, prop], false);
+    return value;
+  }
+
+  /** @internal A write at `ref`'s path: to the session, or to the kept copy once detached (plain semantics). */
+  writeAt(ref: Ref, prop: string, apply: (target: JsonObject) => void): true {
+    if (ref.detached) {
+      apply(ref.detached as JsonObject);
+      return true;
+    }
+    this.detach([...ref.path, prop]);
+    apply(this.writable(ref.path) as JsonObject);
+    this.onWrite();
+    return true;
+  }
 }
+
+// util.inspect calls it on the proxy itself (it reads the method from the target).
+function inspectRef(this: object, _depth: number, options: object): string {
+  const ref = PROXY_OF.get(this) ?? (this as Target)[REF];
+  return inspect(ref.draft.nodeOf(ref), options);
+}
+
+// The prototype of an object proxy's target: only for util.inspect.
+const INSPECTABLE = Object.create(Object.prototype, { [inspect.custom]: { value: inspectRef } });
+
+/** The one handler of every data proxy; a proxy's state is on its target. */
+const HANDLER: ProxyHandler<Target> = {
+  get(t, prop) {
+    // The data behaves like null-prototype JSON here: a path through `__proto__`,
+    // `constructor` or `prototype` never reaches a real prototype (settings[section][key]
+    // with section = '__proto__' would pollute every object of the process).
+    if (typeof prop === 'string' && FORBIDDEN_KEYS.has(prop)) return undefined;
+    const ref = t[REF];
+    const here = ref.draft.nodeOf(ref);
+    const value = Reflect.get(here, prop) as unknown;
+    // Prototype members (array methods, toString) and symbols pass through; array methods
+    // then run against the proxy, so push/splice/sort are tracked too.
+    if (typeof prop === 'symbol' || !Object.prototype.hasOwnProperty.call(here, prop)) return value;
+    return ref.draft.childOf(ref, prop, value);
+  },
+  set(t, prop, value) {
+    if (typeof prop === 'symbol') return false;
+    const ref = t[REF];
+    return ref.draft.writeAt(ref, prop, (to) => setOwn(to, prop, unwrap(value)));
+  },
+  deleteProperty(t, prop) {
+    if (typeof prop === 'symbol') return false;
+    const ref = t[REF];
+    if (!Object.prototype.hasOwnProperty.call(ref.draft.nodeOf(ref), prop)) return true;
+    return ref.draft.writeAt(ref, prop, (from) => delete from[prop]);
+  },
+  defineProperty(t, prop, descriptor) {
+    if (typeof prop === 'symbol' || !('value' in descriptor)) return false;
+    const ref = t[REF];
+    return ref.draft.writeAt(ref, prop, (to) => setOwn(to, prop, unwrap(descriptor.value)));
+  },
+  has(t, prop) {
+    const ref = t[REF];
+    return prop in ref.draft.nodeOf(ref);
+  },
+  ownKeys(t) {
+    const ref = t[REF];
+    return Reflect.ownKeys(ref.draft.nodeOf(ref));
+  },
+  // A plain object, as far as anyone asks (the target's own prototype is only for inspect).
+  getPrototypeOf(t) {
+    return t[REF].array ? Array.prototype : Object.prototype;
+  },
+  getOwnPropertyDescriptor(t, prop): PropertyDescriptor | undefined {
+    const ref = t[REF];
+    const here = ref.draft.nodeOf(ref);
+    const found = Reflect.getOwnPropertyDescriptor(here, prop);
+    if (!found) return undefined;
+    // An array target's `length` is non-configurable and must be reported so.
+    if (ref.array && prop === 'length')
+      return { value: (here as unknown[]).length, writable: true, enumerable: false, configurable: false };
+    const value = typeof prop === 'string' ? HANDLER.get!(t, prop, undefined) : found.value;
+    return { value, writable: true, enumerable: found.enumerable ?? true, configurable: true };
+  },
+};
 
 /**
  * Replaces tracked proxies inside a value by the data they stand for, so assigning
@@ -281,8 +317,8 @@ const UNWRAP_DEPTH = 1000;
 
 function unwrapIn(value: unknown, ancestors: Set<object>, depth: number): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  const info = PROXY_OF.get(value);
-  if (info) return info.ref.detached ?? info.draft['resolve'](info.ref.path) ?? (Array.isArray(value) ? [] : {});
+  const ref = PROXY_OF.get(value);
+  if (ref) return ref.detached ?? ref.draft['resolve'](ref.path) ?? (Array.isArray(value) ? [] : {});
   // A cycle is left as it is: the commit refuses it with a TypeError naming its path.
   if (ancestors.has(value) || depth > UNWRAP_DEPTH) return value;
   ancestors.add(value);
