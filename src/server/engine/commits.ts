@@ -43,22 +43,34 @@ export class Commits {
   }
 
   /**
-   * Sends `ops` with `send` and keeps them readable until it settles.
+   * Sends `ops` with `send` and keeps them readable until it settles. A store that answers
+   * at once leaves nothing in flight.
    *
    * @param ops - the change
-   * @param send - the store call
+   * @param send - the store call: its answer, or its promise
    * @param promise - the `synchronize()` promise in charge of a failure, if any
-   * @returns when stored (rejects with the failure)
+   * @returns undefined when stored at once; else when stored (rejects with the failure)
    */
-  run(ops: Op[], send: () => Promise<unknown>, promise?: ObservedPromise<unknown>): Promise<void> {
+  run(ops: Op[], send: () => unknown, promise?: ObservedPromise<unknown>): Promise<void> | undefined {
     this.batches.push(ops);
-    const owner: { promise?: ObservedPromise<unknown> } = {};
-    if (promise) owner.promise = promise;
     const done = (): void => {
       const at = this.batches.indexOf(ops);
       if (at >= 0) this.batches.splice(at, 1);
     };
-    const work = send().then(
+    let answer: unknown;
+    try {
+      answer = send();
+    } catch (err) {
+      done();
+      return Promise.reject(this.fail(err, promise));
+    }
+    if (!(answer instanceof Promise)) {
+      done();
+      return undefined;
+    }
+    const owner: { promise?: ObservedPromise<unknown> } = {};
+    if (promise) owner.promise = promise;
+    const work = answer.then(
       () => done(),
       (err: unknown) => {
         done();

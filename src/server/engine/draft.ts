@@ -58,9 +58,10 @@ export class Draft {
   private base: JsonObject | undefined;
   private root: JsonObject | undefined;
   // Ops already fixed in order: the edits before an increment, then the increment.
-  private recorded: Op[] = [];
-  private owned = new WeakSet<object>();
-  private proxies = new Map<string, { proxy: object; ref: Ref }>();
+  private recorded: Op[] | undefined;
+  // The nodes of the working tree this draft made (the rest is shared and never written).
+  private readonly owned = new Set<object>();
+  private proxies: Map<string, { proxy: object; ref: Ref }> | undefined;
 
   /**
    * @param view - the current state without this draft's edits (committed + in flight + defaults)
@@ -93,7 +94,8 @@ export class Draft {
    */
   take(): Op[] {
     if (!this.root || !this.base) return [];
-    const ops = [...this.recorded, ...diff(this.base, this.root)];
+    const changes = diff(this.base, this.root);
+    const ops = this.recorded ? [...this.recorded, ...changes] : changes;
     this.discard();
     return ops;
   }
@@ -102,8 +104,8 @@ export class Draft {
   discard(): void {
     this.base = undefined;
     this.root = undefined;
-    this.recorded = [];
-    this.owned = new WeakSet();
+    this.recorded = undefined;
+    this.owned.clear();
   }
 
   /**
@@ -118,11 +120,11 @@ export class Draft {
     this.begin();
     const inc: Op = { op: 'inc', path, by };
     const next = applyOps(this.root!, [inc]).data; // throws before anything is recorded
-    this.recorded.push(...diff(this.base!, this.root!), inc);
+    (this.recorded ??= []).push(...diff(this.base!, this.root!), inc);
     // The increment's result is the new starting point: the edits after it are diffed from
     // there. Nothing is owned any more, so later writes copy and never touch `base`.
     this.base = next;
-    this.owned = new WeakSet();
+    this.owned.clear();
     this.root = { ...next };
     this.owned.add(this.root);
     this.onWrite();
@@ -165,6 +167,7 @@ export class Draft {
   // The proxies at or under `prefix` stood for what is about to be replaced or removed: they
   // keep a copy of it, and a later read of that path gets a new proxy.
   private detach(prefix: readonly string[]): void {
+    if (!this.proxies) return;
     for (const [key, { ref }] of this.proxies) {
       if (!covers(prefix, ref.path)) continue;
       ref.detached = cloneJson((this.resolve(ref.path) ?? (ref.array ? [] : {})) as JsonValue) as Container;
@@ -195,7 +198,7 @@ export class Draft {
 
   private proxyAt(path: readonly string[], array: boolean): object {
     const cacheKey = (array ? 'a' : 'o') + path.join('\u0000');
-    const cached = this.proxies.get(cacheKey);
+    const cached = (this.proxies ??= new Map()).get(cacheKey);
     if (cached) return cached.proxy;
     const ref: Ref = { draft: this, path, array };
     const target = (array ? [] : Object.create(INSPECTABLE)) as Target;

@@ -19,6 +19,7 @@ import { overlay, withDefaults } from './view.js';
 
 const debug = logger('handle');
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
+const NONE: readonly Op[][] = Object.freeze([]) as readonly Op[][];
 
 /**
  * The common part of `req.session` and `socket.session`.
@@ -37,11 +38,9 @@ export abstract class SessionHandle {
    * record exists (never create one), so an ended session stays ended.
    */
   protected sawRecord = false;
-  protected readonly draft: Draft;
-  protected readonly commits = new Commits((error) => {
-    debug('commit failed: %o', error);
-    this.reportFailure(error);
-  });
+  // Made on first use: a request that never touches its session pays for neither.
+  private drafted: Draft | undefined;
+  private committing: Commits | undefined;
   private scheduled = false;
   private viewCache: { data: JsonObject; batches: number; view: JsonObject } | undefined;
   protected loadError: unknown;
@@ -51,13 +50,35 @@ export abstract class SessionHandle {
     protected readonly defaults: JsonObject,
     protected readonly key: string,
   ) {
-    this.draft = new Draft(
-      () => this.view(),
-      () => this.onWrite(),
-    );
     // A class made by keyedClass() carries the accessor on its prototype (no per-request
     // defineProperty on the hot path); any other instance gets its own.
     installDataKey(this, key);
+  }
+
+  /** The tracked draft of the data, made on first use. */
+  protected get draft(): Draft {
+    return (this.drafted ??= new Draft(
+      () => this.view(),
+      () => this.onWrite(),
+    ));
+  }
+
+  /** Whether there are uncommitted edits. */
+  protected get dirty(): boolean {
+    return this.drafted?.dirty === true;
+  }
+
+  /** The commits on their way to the store, made on first use. */
+  protected get commits(): Commits {
+    return (this.committing ??= new Commits((error) => {
+      debug('commit failed: %o', error);
+      this.reportFailure(error);
+    }));
+  }
+
+  /** Whether a commit is in flight or failed (the response must wait for either). */
+  protected get committing$(): boolean {
+    return this.committing?.busy === true;
   }
 
   /** The session id (undefined until the visitor has one). */
@@ -103,7 +124,7 @@ export abstract class SessionHandle {
   /** The committed data plus in-flight ops plus defaults, without this handle's draft. */
   protected view(): JsonObject {
     const data = this.entry?.data ?? EMPTY;
-    const { batches } = this.commits;
+    const batches = this.committing?.batches ?? NONE;
     const cache = this.viewCache;
     if (cache && cache.data === data && cache.batches === batches.length) return cache.view;
     const view = withDefaults(batches.length ? overlay(data, batches) : data, this.defaults);
@@ -147,15 +168,22 @@ export abstract class SessionHandle {
 
   // One write to the store, moved once to a fresh id when the store refuses an id this
   // handle never saw live (HTTP only: a visitor with a dead cookie gets a new session).
-  private async send(entry: LiveSession, ops: Op[]): Promise<ApplyResult> {
-    try {
-      return await this.core.commit(entry.id, ops, { when: this.condition(entry), device: () => this.seenDevice() });
-    } catch (err) {
+  // Answered at once by a store that can.
+  private send(entry: LiveSession, ops: Op[]): ApplyResult | Promise<ApplyResult> {
+    const device = (): DeviceNote | undefined => this.seenDevice();
+    const retry = (err: unknown): ApplyResult | Promise<ApplyResult> => {
       const next = err instanceof SessionSyncError && err.code === 'ended' ? this.afterEnded(entry) : undefined;
       if (!next) throw err;
       debug('the id this request named has ended; writing under a new one');
-      return this.core.commit(next.id, ops, { when: this.condition(next), device: () => this.seenDevice() });
+      return this.core.commitSync(next.id, ops, { when: this.condition(next), device });
+    };
+    let answer: ApplyResult | Promise<ApplyResult>;
+    try {
+      answer = this.core.commitSync(entry.id, ops, { when: this.condition(entry), device });
+    } catch (err) {
+      return retry(err);
     }
+    return answer instanceof Promise ? answer.catch(retry) : answer;
   }
 
   /** Reports a failed automatic commit that no `synchronize()` caller took charge of. */
@@ -179,7 +207,7 @@ export abstract class SessionHandle {
     // End of the current tick: writes of one synchronous run become one change.
     process.nextTick(() => {
       this.scheduled = false;
-      if (this.draft.dirty) this.flush().catch(() => {});
+      if (this.dirty) this.flush()?.catch(() => {});
     });
   }
 
@@ -189,9 +217,9 @@ export abstract class SessionHandle {
    * @param promise - the `synchronize()` promise that will carry a failure, if any
    * @returns when stored and published
    */
-  protected flush(promise?: ObservedPromise<unknown>): Promise<void> {
+  protected flush(promise?: ObservedPromise<unknown>): Promise<void> | undefined {
     const ops = this.draft.take();
-    if (ops.length === 0) return Promise.resolve();
+    if (ops.length === 0) return undefined;
     let entry: LiveSession;
     try {
       entry = this.ensureEntry();
@@ -219,7 +247,7 @@ export abstract class SessionHandle {
     // handle": their failure rejects this promise and is this caller's, not also next(err)'s.
     const { earlier, inFlight } = this.commits.claim(handOut);
     // Flushed synchronously, before the end-of-tick auto-commit can take the edits.
-    const mine = this.draft.dirty ? this.flush(handOut) : Promise.resolve();
+    const mine = this.dirty ? this.flush(handOut) : undefined;
     Promise.allSettled([mine, ...inFlight]).then((results) => {
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (earlier.length > 0) settle.reject(earlier[0]);
@@ -231,8 +259,8 @@ export abstract class SessionHandle {
 
   /** Waits for every commit of this handle, including edits not yet sent. */
   protected async settle(): Promise<void> {
-    if (this.draft.dirty) await this.flush().catch(() => {});
-    await this.commits.settled();
+    if (this.dirty) await this.flush()?.catch(() => {});
+    await this.committing?.settled();
   }
 
   /**

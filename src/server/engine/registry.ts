@@ -5,7 +5,14 @@
  * handler call, with no `reload()`.
  */
 import { applyOps, type EndReason, type JsonObject, type Op } from '../../shared/index.js';
-import { TIMES, type RecordTimes, type SessionStore, type StoredSession, type StoreEvent } from '../stores/store.js';
+import {
+  DATA,
+  TIMES,
+  type RecordTimes,
+  type SessionStore,
+  type StoredSession,
+  type StoreEvent,
+} from '../stores/store.js';
 import { logger } from '../log.js';
 
 const debug = logger('registry');
@@ -67,10 +74,12 @@ export class Registry {
   /**
    * @param store - where sessions live
    * @param absolute - the longest lifetime (ms), which bounds an idle deadline renewed here
+   * @param getSync - the store's `get` answered at once, when it has one
    */
   constructor(
     private readonly store: SessionStore,
     private readonly absolute: number,
+    private readonly getSync?: SessionStore['getSync'],
   ) {}
 
   /**
@@ -91,18 +100,7 @@ export class Registry {
       pending = this.store.get(id).then(
         (stored) => {
           this.loading.delete(id);
-          const entry: LiveSession = {
-            id,
-            data: stored?.data ?? EMPTY,
-            version: stored?.version ?? 0,
-            epoch: stored?.[TIMES]?.epoch ?? null,
-            expires: stored?.[TIMES]?.expires ?? null,
-            issued: 0,
-            refs: 0,
-            pendingVersion: 0,
-          };
-          this.live.set(id, entry);
-          return entry;
+          return this.enter(id, stored);
         },
         (err: unknown) => {
           this.loading.delete(id);
@@ -113,6 +111,41 @@ export class Registry {
     }
     const entry = await pending;
     entry.refs++;
+    return entry;
+  }
+
+  /**
+   * {@link Registry.acquire} at once, for a store that answers at once (`getSync`): the held
+   * entry, or undefined when the store must be asked asynchronously.
+   *
+   * @param id - the session id
+   * @returns the live session (release it when done), or undefined
+   * @throws what the store threw
+   */
+  acquireSync(id: string): LiveSession | undefined {
+    const held = this.live.get(id);
+    if (held) {
+      held.refs++;
+      return held;
+    }
+    if (!this.getSync || this.loading.has(id)) return undefined;
+    const entry = this.enter(id, this.getSync(id));
+    entry.refs++;
+    return entry;
+  }
+
+  private enter(id: string, stored: StoredSession | undefined): LiveSession {
+    const entry: LiveSession = {
+      id,
+      data: stored?.data ?? EMPTY,
+      version: stored?.version ?? 0,
+      epoch: stored?.[TIMES]?.epoch ?? null,
+      expires: stored?.[TIMES]?.expires ?? null,
+      issued: 0,
+      refs: 0,
+      pendingVersion: 0,
+    };
+    this.live.set(id, entry);
     return entry;
   }
 
@@ -242,7 +275,8 @@ export class Registry {
     if (entry.ended && event.version === 1) entry.ended = undefined; // a record again (a restarted store)
     if (event.base === entry.version && !entry.resync) {
       try {
-        entry.data = applyOps(entry.data, event.ops).data;
+        // A store in this process hands the data after the change along: no second apply.
+        entry.data = event[DATA] ?? applyOps(entry.data, event.ops).data;
         entry.version = event.version;
         return;
       } catch (err) {

@@ -204,12 +204,12 @@ export class HttpSession extends SessionHandle {
 
   /** @internal Errors to hand to `next(err)` when the response ends. */
   errorsForNext(): unknown[] {
-    return this.commits.unobserved();
+    return this.committing$ ? this.commits.unobserved() : [];
   }
 
   /** @internal Resolves when the commits already sent have landed (uncommitted edits stay). */
   async settledWork(): Promise<void> {
-    await this.commits.settled();
+    if (this.committing$) await this.commits.settled();
   }
 
   /** @internal Resolves when nothing is left to commit. */
@@ -223,7 +223,10 @@ export class HttpSession extends SessionHandle {
    * @returns true when edits were dropped
    */
   endOfRequest(): boolean {
-    if (this.autoSync || !this.draft.dirty) return false;
+    if (!this.dirty) return false;
+    // A store that answers at once (MemoryStore) has the change before this returns: the
+    // response then ends in the same tick, with nothing to wait for.
+    if (this.autoSync) return (void this.flush()?.catch(() => {}), false);
     this.draft.discard();
     return true;
   }
@@ -234,12 +237,12 @@ export class HttpSession extends SessionHandle {
    * the id cookie now, since the commit at the end of the tick would be too late to set it.
    */
   beforeHeaders(): void {
-    if (this.draft.dirty && this.loadError === undefined) this.ensureEntry();
+    if (this.dirty && this.loadError === undefined) this.ensureEntry();
   }
 
   /** @internal Whether the response must wait for the store. */
   busy(): boolean {
-    return this.draft.dirty || this.commits.busy;
+    return this.dirty || this.committing$;
   }
 
   /** The committed data this request sees, with defaults (for the route and `snapshot`). */

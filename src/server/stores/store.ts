@@ -137,7 +137,16 @@ export interface ChangeEvent extends StoredPatch {
   id: string;
   /** On the change that created the record (base 0): its creation time (`epoch` in the JSON a RedisStore publishes). */
   [TIMES]?: RecordTimes;
+  /**
+   * The whole data after the change, from a store in this process that keeps it anyway
+   * (MemoryStore): shared and frozen, so a listener holding the session need not apply the
+   * ops to its own copy again. Never on the wire.
+   */
+  [DATA]?: JsonObject;
 }
+
+/** Where a change event may carry the data after it (see {@link ChangeEvent}). */
+export const DATA: unique symbol = Symbol.for('session-sync.data') as never;
 
 /** What the change feed carries, from every node. */
 export type StoreEvent = ChangeEvent | { type: 'end'; id: string; reason: EndReason };
@@ -193,6 +202,17 @@ export interface SessionStore {
    *   refused), `store_unavailable`; or what `check` threw
    */
   apply(id: string, ops: readonly Op[], options: ApplyOptions): Promise<ApplyResult>;
+  /**
+   * Optional: `apply`, answered at once by a store that can (MemoryStore): the answer, or a
+   * throw, synchronously — or a promise when it must wait (an asynchronous `check`, or another
+   * apply of the session waiting on one). Lets a request end without waiting for a tick.
+   */
+  applySync?(id: string, ops: readonly Op[], options: ApplyOptions): ApplyResult | Promise<ApplyResult>;
+  /**
+   * Optional: `get`, answered at once by a store that can (MemoryStore). The data is shared
+   * and frozen: read it, never change it.
+   */
+  getSync?(id: string): StoredSession | undefined;
   /**
    * Why an id without a live record ended, when the store still knows (within the id's
    * adoption window): the reason, or `'expired'` when it knows the record was created and is
