@@ -245,8 +245,7 @@ export class Core extends EventEmitter {
    */
   touch(id: string, device?: DeviceSource): void {
     const now = Date.now();
-    const last = this.lastTouch.get(id);
-    if (last !== undefined && now - last < Math.min(this.options.ttl / 100, 60_000)) return;
+    if (!this.touchDue(id, now)) return;
     this.touched(id, now);
     this.registry.renewed(id, now + this.options.ttl);
     const note = this.deviceNotes.take(id, device, now);
@@ -254,6 +253,19 @@ export class Core extends EventEmitter {
       ? this.store.touch(id, this.options.ttl, { device: note })
       : this.store.touch(id, this.options.ttl);
     touching.catch((err: unknown) => debug('touch of %s failed: %o', id, err));
+  }
+
+  /**
+   * Whether activity of a session would renew its lifetime now ({@link Core.touch} is
+   * throttled): lets a caller skip finding out whether the session exists.
+   *
+   * @param id - the session id
+   * @param now - epoch ms
+   * @returns true when a touch is due
+   */
+  touchDue(id: string, now = Date.now()): boolean {
+    const last = this.lastTouch.get(id);
+    return last === undefined || now - last >= Math.min(this.options.ttl / 100, 60_000);
   }
 
   private touched(id: string, now = Date.now()): void {

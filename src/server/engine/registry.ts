@@ -100,7 +100,8 @@ export class Registry {
       pending = this.store.get(id).then(
         (stored) => {
           this.loading.delete(id);
-          return this.enter(id, stored);
+          // A synchronous read (`acquireSync`) may have entered it meanwhile, fresher.
+          return this.live.get(id) ?? this.enter(id, stored);
         },
         (err: unknown) => {
           this.loading.delete(id);
@@ -128,10 +129,39 @@ export class Registry {
       held.refs++;
       return held;
     }
-    if (!this.getSync || this.loading.has(id)) return undefined;
+    if (!this.getSync) return undefined;
     const entry = this.enter(id, this.getSync(id));
     entry.refs++;
     return entry;
+  }
+
+  /**
+   * Whether {@link Registry.acquireSync} answers for this id at once (held here, or a store
+   * that answers at once).
+   *
+   * @param id - the session id
+   * @returns true when no tick need be waited for
+   */
+  answersAtOnce(id: string): boolean {
+    return this.getSync !== undefined || this.live.has(id);
+  }
+
+  /**
+   * Whether the session has a record, as far as this process can tell at once: from the
+   * held entry, or from a store that answers at once; true when only the store could tell.
+   *
+   * @param id - the session id
+   * @returns false when it surely has none
+   */
+  mayExist(id: string): boolean {
+    const held = this.live.get(id);
+    if (held) return held.version > 0;
+    if (!this.getSync) return true;
+    try {
+      return this.getSync(id) !== undefined;
+    } catch {
+      return true; // the touch will tell
+    }
   }
 
   private enter(id: string, stored: StoredSession | undefined): LiveSession {

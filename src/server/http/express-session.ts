@@ -10,6 +10,7 @@ import { cloneJson, type JsonObject } from '../../shared/index.js';
 import type { Core } from '../engine/core.js';
 import { withCallback } from '../engine/promises.js';
 import { HttpSession, type SessionRequest } from './http-session.js';
+import { deleteSession } from './lazy-session.js';
 import { checkDefaults, sessionMiddleware } from './middleware.js';
 
 type Callback = (err?: unknown) => void;
@@ -103,7 +104,7 @@ function face(core: Core, session: HttpSession, req: SessionRequest, frozen?: Js
     },
     destroy(callback?: Callback) {
       withCallback(
-        session.destroy().then(() => void delete req.session),
+        session.destroy().then(() => deleteSession(req)),
         callback,
       );
       return self();
