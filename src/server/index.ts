@@ -24,7 +24,7 @@ export type { SessionData, RequestSession, SocketSessionOf } from './types.js';
 export { SessionHandle, type SynchronizeOptions } from './engine/handle.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js';
 export { RedisStore, type RedisStoreOptions, type RedisStoreTarget } from './stores/redis/redis-store.js';
-export type { RedisClientLike, RedisClientOptions } from './stores/redis/ioredis.js';
+export type { RedisClientLike, RedisClientOptions, RedisClusterNode } from './stores/redis/ioredis.js';
 export type * from './stores/store.js';
 export {
   SessionSyncError,

@@ -40,7 +40,12 @@ function installExitHook(): void {
   });
 }
 
-function freePort(): Promise<number> {
+/**
+ * A free TCP port on 127.0.0.1 (closed again before it is returned).
+ *
+ * @returns the port
+ */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -53,7 +58,13 @@ function freePort(): Promise<number> {
   });
 }
 
-function ping(port: number): Promise<boolean> {
+/**
+ * Whether a Redis answers PING on a loopback port.
+ *
+ * @param port - the port
+ * @returns true on +PONG
+ */
+export function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     let answer = '';
@@ -71,7 +82,8 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-function assertInstalled(): void {
+/** Throws with the install command when redis-server is missing. */
+export function assertInstalled(): void {
   const probe = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
   if (probe.error || probe.status !== 0) {
     throw new Error(`redis-server is not installed (the Redis tests need a real one); install it with: ${INSTALL}`);

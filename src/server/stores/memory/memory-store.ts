@@ -13,6 +13,7 @@ import {
   assertSize,
   duplicateAnswer,
   endedError,
+  KeyedQueue,
   runCheck,
   userAfter,
   withEpoch,
@@ -117,7 +118,7 @@ export class MemoryStore implements SessionStore {
   private readonly mutations = new MutationMemory(MUTATION_MEMORY);
   private readonly born = new BornMarks();
   // Applies waiting behind one whose asynchronous `check` is running, per session.
-  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
   private readonly max: number;
   private readonly maxBytes: number;
   private textBytes = 0;
@@ -221,30 +222,7 @@ export class MemoryStore implements SessionStore {
    * @throws SessionSyncError `invalid`, `too_large` or `ended`, or what `check` threw; nothing is stored then
    */
   apply(id: string, ops: readonly Op[], options: ApplyOptions): Promise<ApplyResult> {
-    const queued = this.queues.get(id);
-    if (queued)
-      return this.queue(
-        id,
-        queued.then(() => this.applyNow(id, ops, options)),
-      );
-    try {
-      const result = this.applyNow(id, ops, options);
-      return result instanceof Promise ? this.queue(id, result) : Promise.resolve(result);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  private queue<T>(id: string, work: Promise<T>): Promise<T> {
-    const tail = work.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.queues.set(id, tail);
-    void tail.then(() => {
-      if (this.queues.get(id) === tail) this.queues.delete(id);
-    });
-    return work;
+    return this.queue.run(id, () => this.applyNow(id, ops, options));
   }
 
   // Synchronous unless `check` answers with a promise: then the rest runs once it settles,
