@@ -150,6 +150,11 @@ export class CommandConnection {
     try {
       return await Promise.race([work, expired]);
     } catch (err) {
+      // A cluster node went away (a failover): with `retryDelayOnFailover: 0` ioredis does not
+      // refresh its slot map by itself until its next periodic refresh, so ask for one now;
+      // the next call then goes to the promoted replica.
+      if (isCluster(this.client) && (err as Error)?.message === 'Connection is closed.')
+        this.client.refreshSlotsCache();
       throw toStoreError(err, what);
     } finally {
       clearTimeout(timer);
