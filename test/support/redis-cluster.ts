@@ -35,6 +35,8 @@ export interface StartClusterOptions {
   replicas?: number;
   /** `cluster-node-timeout` in ms (default 1000). */
   nodeTimeout?: number;
+  /** A command each server runs under, e.g. `['taskset', '-c', '0']` (the benchmarks pin servers). */
+  wrap?: string[];
 }
 
 /** A running test cluster. */
@@ -90,7 +92,7 @@ const field = (info: string, name: string): string | undefined =>
 export async function startCluster(options: StartClusterOptions = {}): Promise<TestCluster> {
   assertInstalled();
   installExitHook();
-  const { primaries = 3, replicas = 0, nodeTimeout = 1000 } = options;
+  const { primaries = 3, replicas = 0, nodeTimeout = 1000, wrap = [] } = options;
   const dir = mkdtempSync(join(tmpdir(), 'session-sync-cluster-'));
   dirs.add(dir);
   const count = primaries * (1 + replicas);
@@ -104,8 +106,9 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
   let output = '';
   for (const port of ports) {
     const proc = spawn(
-      'redis-server',
+      wrap[0] ?? 'redis-server',
       [
+        ...(wrap.length ? [...wrap.slice(1), 'redis-server'] : []),
         '--port',
         String(port),
         '--bind',

@@ -23,6 +23,8 @@ export interface TestRedis {
 export interface StartRedisOptions {
   /** Persist with an append-only file (fsync always) in a temp dir, so a restart keeps data. */
   appendonly?: boolean;
+  /** A command the server runs under, e.g. `['taskset', '-c', '0']` (the benchmarks pin servers). */
+  wrap?: string[];
 }
 
 const INSTALL = 'sudo apt-get install -y redis-server';
@@ -128,7 +130,14 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
   let child: ChildProcess | undefined;
 
   async function start(): Promise<void> {
-    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const wrap = options.wrap ?? [];
+    const proc = spawn(
+      wrap[0] ?? 'redis-server',
+      [...(wrap.length ? [...wrap.slice(1), 'redis-server'] : []), ...args],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child = proc;
     children.add(proc);
     let output = '';

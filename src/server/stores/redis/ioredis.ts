@@ -38,7 +38,7 @@ export type RedisClusterNode = { host?: string; port?: number } | string | numbe
  * `new Cluster(nodes, options)` over the store's defaults.
  */
 export interface RedisClientOptions {
-  /** Prepended to every key by ioredis (the store accounts for it in its scripts). */
+  /** Prepended to every key by ioredis; keep braces out of it (they would put every key in one Cluster slot). */
   keyPrefix?: string;
   // `any`, not `unknown`: an ioredis `RedisOptions` value (an interface) is then assignable.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
