@@ -1,8 +1,8 @@
 /**
  * What the expiry watcher (watch.ts) reads from Redis: the state of each watched session, and
  * the patches its feed missed. Per-key commands only (each session in its own slot on a
- * cluster): ioredis routes each to its slot's primary, and auto-pipelining batches them per
- * node; a multi-key pipeline across slots would fail there.
+ * cluster): ioredis routes each to its slot's primary and sends them without waiting for the
+ * answers before; a multi-key pipeline across slots would fail there.
  */
 import { END_REASONS, type EndReason } from '../../../shared/index.js';
 import type { StoredPatch, StoreEvent } from '../store.js';

@@ -109,8 +109,8 @@ export class UserIndex {
     const { conn, prefix } = this.ctx;
     const key = userKey(prefix, user);
     const [readAt, ...ids] = (await conn.run('sessionsOf', (c) => runScript(c, INDEX_READ, [key], []))) as string[];
-    // One command per record: on a cluster each goes to its own slot's primary (batched per
-    // node by auto-pipelining), never a multi-key command across slots.
+    // One command per record, all sent at once: on a cluster each goes to its own slot's
+    // primary, never a multi-key command across slots.
     const rows = await conn.run('sessionsOf', (c) =>
       Promise.all(ids.map((id) => c.hmget(sessionKeys(prefix, id).record, 'v', 't', 'u', 'c', 'ua', 'ip'))),
     );
