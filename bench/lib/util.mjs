@@ -1,4 +1,4 @@
-// Shared pieces of the benchmarks: statistics, pinned child processes, autocannon, Redis.
+// Shared pieces of the benchmarks: statistics, pinned child processes, Redis.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,9 +33,10 @@ function pinned(core, command, args) {
 
 /**
  * Starts `node <script> ...args` pinned to `core`; the child prints one JSON line
- * `{ "port": N }` when it listens. Returns { port, proc, url, stop() }.
+ * `{ "port": N }` when it listens. Returns { port, proc, url, stop(), output() }; output()
+ * is everything the child printed, kept only with `keepOutput` (e.g. `--trace-gc` lines).
  */
-export async function startServer(script, args = [], { core = 0, env = {}, nodeArgs = [] } = {}) {
+export async function startServer(script, args = [], { core = 0, env = {}, nodeArgs = [], keepOutput = false } = {}) {
   const [cmd, argv] = pinned(core, process.execPath, [...nodeArgs, join(ROOT, 'bench/servers', script), ...args]);
   const proc = spawn(cmd, argv, {
     env: { ...process.env, NODE_ENV: 'production', ...env },
@@ -55,35 +56,20 @@ export async function startServer(script, args = [], { core = 0, env = {}, nodeA
     proc.stdout.on('data', onData);
     proc.once('exit', (code) => reject(new Error(`${script} ${args.join(' ')} exited with ${code}`)));
   });
-  proc.stdout.resume();
+  if (keepOutput) proc.stdout.on('data', (chunk) => (buffer += chunk));
+  else proc.stdout.resume();
   return {
     port,
     proc,
     url: `http://127.0.0.1:${port}`,
+    output: () => buffer,
     async stop() {
       if (proc.exitCode !== null) return;
+      const closed = once(proc, 'close'); // after 'exit', once its output is all read
       proc.kill('SIGTERM');
-      await once(proc, 'exit');
+      await closed;
     },
   };
-}
-
-/** Runs autocannon pinned to core 1 and returns its JSON result. */
-export async function autocannon({ url, connections = 50, duration = 10, headers = {} }) {
-  const bin = join(ROOT, 'node_modules/autocannon/autocannon.js');
-  const args = [bin, '--json', '-c', String(connections), '-d', String(duration)];
-  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`);
-  args.push(url);
-  const [cmd, argv] = pinned(1, process.execPath, args);
-  const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  proc.stdout.setEncoding('utf8');
-  proc.stdout.on('data', (c) => (out += c));
-  await once(proc, 'exit');
-  const result = JSON.parse(out);
-  if (result.non2xx > 0 || result.errors > 0)
-    throw new Error(`autocannon: ${result.non2xx} non-2xx, ${result.errors} errors on ${url}`);
-  return result;
 }
 
 /** The first `name=value` pair of a response's Set-Cookie. */

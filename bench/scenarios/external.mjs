@@ -4,9 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT, round } from '../lib/util.mjs';
 
-function run(args) {
+function run(args, { failing = false } = {}) {
   const out = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8' });
-  if (out.status !== 0) throw new Error(`${args.join(' ')} failed:\n${out.stdout}\n${out.stderr}`);
+  if (out.status !== 0 && !failing) throw new Error(`${args.join(' ')} failed:\n${out.stdout}\n${out.stderr}`);
   return out.stdout;
 }
 
@@ -24,8 +24,11 @@ export function memoryBench({ quick }) {
 }
 
 export function sizeBench() {
-  const text = run([join(ROOT, 'scripts/size.mjs')]);
+  // scripts/size.mjs exits 1 when the SDK is over its CI ceiling; the figures still belong in
+  // the table (where the target column shows the miss), so only missing figures are an error.
+  const text = run([join(ROOT, 'scripts/size.mjs')], { failing: true });
   const sdk = Number(/browser SDK[^:]*:\s+(\d+) B min\+gzip/.exec(text)?.[1]);
   const io = Number(/socket\.io-client alone[^:]*:\s+(\d+) B min\+gzip/.exec(text)?.[1]);
+  if (!sdk || !io) throw new Error(`scripts/size.mjs printed no sizes:\n${text}`);
   return { name: 'size', sdkBytesMinGzip: sdk, socketIoClientBytesMinGzip: io, budget: 4096 };
 }

@@ -34,15 +34,18 @@ export async function propagationBench({ quick, redisUrl }) {
   const writes = quick ? 150 : 600;
   const rounds = 3;
   const runs = { 'session-sync': [], recipe: [] };
-  for (let r = 0; r < rounds; r++) {
-    for (const mode of r % 2 ? ['recipe', 'session-sync'] : ['session-sync', 'recipe']) {
-      const server = await startServer('propagation.mjs', [mode]);
-      try {
-        runs[mode].push(await measure(server.url, server.url, mode, writes));
-      } finally {
-        await server.stop();
+  // One server per contender for all rounds (each round is a new visitor with a new socket):
+  // starting servers was most of --quick's time here.
+  const servers = {};
+  try {
+    for (const mode of ['session-sync', 'recipe']) servers[mode] = await startServer('propagation.mjs', [mode]);
+    for (let r = 0; r < rounds; r++) {
+      for (const mode of r % 2 ? ['recipe', 'session-sync'] : ['session-sync', 'recipe']) {
+        runs[mode].push(await measure(servers[mode].url, servers[mode].url, mode, writes));
       }
     }
+  } finally {
+    await Promise.all(Object.values(servers).map((s) => s.stop()));
   }
   const summary = (list) => ({
     p50: round(median(list.map((x) => x.p50)), 3),
@@ -58,16 +61,21 @@ export async function propagationBench({ quick, redisUrl }) {
   if (redisUrl) {
     const cross = [];
     const single = [];
-    for (let r = 0; r < rounds; r++) {
-      const a = await startServer('propagation.mjs', ['session-sync'], { env: { REDIS_URL: redisUrl } });
-      const b = await startServer('propagation.mjs', ['session-sync'], { env: { REDIS_URL: redisUrl } });
-      try {
+    const a = await startServer('propagation.mjs', ['session-sync'], { env: { REDIS_URL: redisUrl } });
+    const b = await startServer('propagation.mjs', ['session-sync'], { env: { REDIS_URL: redisUrl } }).catch(
+      async (err) => {
+        await a.stop();
+        throw err;
+      },
+    );
+    try {
+      for (let r = 0; r < rounds; r++) {
         single.push(await measure(a.url, a.url, 'session-sync', writes));
         cross.push(await measure(a.url, b.url, 'session-sync', writes));
-      } finally {
-        await a.stop();
-        await b.stop();
       }
+    } finally {
+      await a.stop();
+      await b.stop();
     }
     result.redis = { singleNode: summary(single), crossNode: summary(cross) };
   }

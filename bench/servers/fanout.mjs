@@ -1,7 +1,7 @@
 // Fan-out server: node bench/servers/fanout.mjs <session-sync|raw>
 // GET /init gives a visitor a session (session-sync) or a room id (raw). POST /run?rate=&ms=
 // changes every session `rate` times a second for `ms` and answers the server's CPU time;
-// POST /bump changes session 0 once. raw = a bare io.to(room).emit of the same payload.
+// POST /bump changes the newest session once. raw = a bare io.to(room).emit of the same payload.
 import { createServer } from 'node:http';
 import express from 'express';
 import { Server } from 'socket.io';
@@ -69,7 +69,7 @@ app.post('/run', async (req, res) => {
   res.json({ cpuMicros: used.user + used.system, changes });
 });
 app.post('/bump', async (req, res) => {
-  await change(ids[0]);
+  await change(ids.at(-1));
   res.send('ok');
 });
 

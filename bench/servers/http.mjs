@@ -1,12 +1,16 @@
 // One HTTP contender: node bench/servers/http.mjs <bare|express-session|session-sync|connect-redis|session-sync-redis>
 // Routes: /init (creates the session), /rw (reads and writes one key), /untouched, /write-key?k=
-// (read, await, write a distinct key), /incr (read, await, write one counter), /dump.
+// (read, await, write a distinct key), /incr (read, await, write one counter), /dump; and
+// /__stats (probe.mjs), outside the session middleware.
+import { randomBytes } from 'node:crypto';
 import express from 'express';
 import { SECRET } from '../lib/util.mjs';
+import { probe } from './probe.mjs';
 
 const mode = process.argv[2];
 const app = express();
 app.set('etag', false);
+const count = probe(app);
 const pause = () => new Promise((r) => setTimeout(r, Math.random() * 5));
 let close = async () => {};
 let data; // (req) => the session object to read and write
@@ -14,6 +18,13 @@ let data; // (req) => the session object to read and write
 if (mode === 'bare') {
   const one = {};
   data = () => one;
+  // Bare Express reads no cookie, but gets one of session-sync's shape (`sid=<43>.<43>`), so
+  // every contender parses requests of the same size.
+  app.get('/init', (req, res, next) => {
+    const part = () => randomBytes(32).toString('base64url');
+    res.setHeader('Set-Cookie', `sid=${part()}.${part()}; Path=/; HttpOnly`);
+    next();
+  });
 } else if (mode === 'express-session' || mode === 'connect-redis') {
   const { default: session } = await import('express-session');
   let store;
@@ -67,6 +78,7 @@ app.get('/incr', async (req, res) => {
 app.get('/dump', (req, res) => res.json(data(req)));
 
 const server = app.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
+count(server);
 process.on('SIGTERM', async () => {
   server.close();
   await close();

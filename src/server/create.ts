@@ -5,17 +5,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isPlainObject, type JsonObject, type Op, type SessionSnapshot } from '../shared/index.js';
 import { Core, type SessionChange } from './engine/core.js';
-import { checkDataKey } from './engine/handle.js';
+import { checkDataKey } from './engine/data-key.js';
 import { project } from './engine/policy.js';
 import { withDefaults } from './engine/view.js';
 import { createExpressSessionMiddleware } from './http/express-session.js';
 import { createExpressMiddleware, handleOf, httpProbe } from './http/middleware.js';
 import { routeBody } from './http/route.js';
-import { resolveOptions, type SessionSyncOptions } from './options.js';
+import type { SessionSyncOptions } from './options.js';
+import { resolveOptions } from './resolve-options.js';
 import { attachToServer, createSocketMiddleware, socketProbe } from './socket/attach.js';
 import { SocketSide } from './socket/side.js';
 import { endedError } from './stores/common.js';
-import type { SessionStore, WriteCondition } from './stores/store.js';
+import { TIMES, type SessionStore, type WriteCondition } from './stores/store.js';
 import { userSessions, type UserSessionInfo } from './engine/devices.js';
 import type { EndReason } from '../shared/index.js';
 import { endSessions, opsOf, updateSessions, userKeyOf, type SessionUpdate } from './engine/user-sessions.js';
@@ -23,6 +24,9 @@ import { endSessions, opsOf, updateSessions, userKeyOf, type SessionUpdate } fro
 export type { SessionUpdate };
 
 export type { SessionSnapshot };
+
+const expiresIn = (expires: number | undefined): number | null =>
+  expires === undefined ? null : Math.max(0, expires - Date.now());
 
 /** A stored session read out of band. */
 export interface SessionRecord {
@@ -51,9 +55,8 @@ export class SessionSync {
   constructor(options: SessionSyncOptions = {}) {
     // Before resolveOptions, which creates the default store. The probes only need a name.
     if (isPlainObject(options) && options.key !== undefined) {
-      for (const probe of [httpProbe(undefined as never), socketProbe(undefined as never)]) {
-        checkDataKey(options.key, 'option "key"', probe);
-      }
+      checkDataKey(options.key, 'option "key"', httpProbe(undefined as never), 'req.session');
+      checkDataKey(options.key, 'option "key"', socketProbe(undefined as never), 'socket.session');
     }
     this.core = new Core(resolveOptions(options));
   }
@@ -210,7 +213,9 @@ export class SessionSync {
    * @example
    * await sync.destroy(id)
    */
-  destroy = (id: string): Promise<boolean> => this.track(this.core.destroy(id, 'destroyed'));
+  destroy = (id: string): Promise<boolean> =>
+    // A visitor here may hold the id before its first write: it must not adopt it afterwards.
+    this.track(this.core.destroy(id, 'destroyed', undefined, this.core.registry.peek(id)?.issued ?? 0));
 
   /**
    * The projected `{ version, tag, epoch, expiresIn, data }` of a request's session, to
@@ -243,8 +248,8 @@ export class SessionSync {
       data: project(expose, withDefaults(stored?.data ?? {}, defaults)),
       ...(stored && {
         version: stored.version,
-        epoch: stored.epoch ?? null,
-        expiresIn: stored.expires === undefined ? null : Math.max(0, stored.expires - Date.now()),
+        epoch: stored[TIMES]?.epoch ?? null,
+        expiresIn: expiresIn(stored[TIMES]?.expires),
       }),
     };
   };

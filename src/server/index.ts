@@ -21,11 +21,13 @@ export type { DeviceInfo, UserDevice, UserSessionInfo } from './engine/devices.j
 export { HttpSession } from './http/http-session.js';
 export { SocketSession } from './socket/socket-session.js';
 export type { SessionData, RequestSession, SocketSessionOf } from './types.js';
-export { SessionHandle, type SynchronizeOptions } from './engine/handle.js';
+export { SessionHandle } from './engine/handle.js';
+export type { SynchronizeOptions } from './engine/seed.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js';
 export { RedisStore, type RedisStoreOptions, type RedisStoreTarget } from './stores/redis/redis-store.js';
 export type { RedisClientLike, RedisClientOptions, RedisClusterNode } from './stores/redis/ioredis.js';
 export type * from './stores/store.js';
+export { TIMES } from './stores/store.js';
 export {
   SessionSyncError,
   PROTOCOL_VERSION,

@@ -1,7 +1,7 @@
 /**
  * The layers of src/, held by a test: every import (type-only ones included) flows one way,
  *
- *   shared ← server/{log, standard-schema} ← server/stores ← server/options ← server/engine
+ *   shared ← server/{log, standard-schema} ← server/stores ← server/{options, resolve-options} ← server/engine
  *          ← server/{http, socket} (never each other) ← server/{create, types} ← server/index
  *   shared ← browser ← react
  *
@@ -47,7 +47,7 @@ function layerOf(path: string): { rank: number; name: string } {
   if (p.startsWith('react/')) return { rank: 2, name: 'react' };
   if (p === 'server/log.ts' || p === 'server/standard-schema.ts') return { rank: 1, name: 'server leaf' };
   if (p.startsWith('server/stores/')) return { rank: 2, name: 'stores' };
-  if (p === 'server/options.ts') return { rank: 3, name: 'options' };
+  if (p === 'server/options.ts' || p === 'server/resolve-options.ts') return { rank: 3, name: 'options' };
   if (p.startsWith('server/engine/')) return { rank: 4, name: 'engine' };
   if (p.startsWith('server/http/')) return { rank: 5, name: 'http' };
   if (p.startsWith('server/socket/')) return { rank: 5, name: 'socket' };

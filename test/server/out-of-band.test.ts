@@ -11,6 +11,7 @@ import {
   type SessionSyncOptions,
 } from '../../src/server/index.js';
 import { tagOf } from '../../src/server/engine/cookie.js';
+import { TIMES } from '../../src/server/stores/store.js';
 import { Jar, startApp } from '../support/http.js';
 
 const secret = 'a test secret that is long enough!!';
@@ -303,7 +304,7 @@ snapshot('on a plain Node request (no express()), read from the cookie', async (
     plain.cookies.set('sid', ann.cookies.get('sid')!);
     const { epoch, expiresIn, ...rest } = await plain.json('/');
     assert.equal(rest, { version: 1, tag: tagOf(ann.id()!), data: { cart: ['apple'] } });
-    assert.is(epoch, (await t.sync.store.get(ann.id()!))?.epoch, 'the record’s epoch');
+    assert.is(epoch, (await t.sync.store.get(ann.id()!))?.[TIMES]?.epoch, 'the record’s epoch');
     assert.ok(expiresIn > 0);
     assert.equal(await new Jar(plain.base).json('/'), {
       version: 0,

@@ -7,17 +7,27 @@
  * then the public `'change'` / `'end'` events.
  */
 import { EventEmitter } from 'node:events';
-import { assertJson, isErrorCode, parseOps, SessionSyncError, type EndReason, type Op } from '../../shared/index.js';
+import {
+  assertJson,
+  isErrorCode,
+  parseOpsShape,
+  SessionSyncError,
+  type EndReason,
+  type Op,
+} from '../../shared/index.js';
 import type { ResolvedOptions, ServerLimits } from '../options.js';
 import type {
   ApplyOptions,
   ApplyResult,
+  DestroyOptions,
   SessionStore,
   StoredPatch,
   StoredSession,
   StoreEvent,
   WriteCondition,
+  CheckedChange,
 } from '../stores/store.js';
+import { TIMES } from '../stores/store.js';
 import { logger, warn, warnOnce } from '../log.js';
 import { Cookies, tagOf, type SignedId } from './cookie.js';
 import { DeviceNotes, type DeviceSource } from './device-notes.js';
@@ -56,9 +66,15 @@ export class Core extends EventEmitter {
   private readonly lastTouch = new Map<string, number>();
   // When each session's device note was last sent (at most once per ttl / 100).
   private readonly deviceNotes: DeviceNotes;
-  // Server code is trusted with more than the browser's op count per change.
+  // Server code is trusted with more than the browser's op count per change, and its values
+  // are bounded by the whole record: visible and server-only sizes are judged each on its
+  // own inside the apply, so one change may fill both (a 40 KiB token beside 40 KiB of page).
   private readonly serverLimits: ServerLimits;
+  // The check of every server write: sizes only, the same for every change.
+  private readonly serverCheck: (change: CheckedChange) => void | Promise<void>;
   private ignoredChecks = false;
+  // The store's `applySync`, when it may be called in place of `apply`.
+  private readonly applySync: SessionStore['applySync'];
   closed = false;
 
   /** Resolves once the store's change feed listens (see SessionStore.ready). */
@@ -68,9 +84,15 @@ export class Core extends EventEmitter {
   constructor(readonly options: ResolvedOptions) {
     super();
     this.store = options.store;
-    this.registry = new Registry(this.store, options.absolute);
+    this.registry = new Registry(this.store, options.absolute, syncTwin(this.store, 'get', 'getSync'));
+    this.applySync = syncTwin(this.store, 'apply', 'applySync');
     this.cookies = new Cookies(options.cookie, options.secrets);
-    this.serverLimits = { ...options.limits, ops: Number.MAX_SAFE_INTEGER };
+    this.serverLimits = {
+      ...options.limits,
+      ops: Number.MAX_SAFE_INTEGER,
+      size: options.limits.size + options.limits.serverSize,
+    };
+    this.serverCheck = writeCheck(options, '', [], false);
     this.deviceNotes = new DeviceNotes(options.ttl / 100);
     this.unsubscribe = this.store.subscribe((event) => this.onStoreEvent(event));
     // Start connecting now; a failure shows up on first use as store_unavailable.
@@ -111,18 +133,22 @@ export class Core extends EventEmitter {
   }
 
   /**
-   * Checks ops written by server code: JSON only (a `TypeError` naming the path) and the
-   * limits (`too_large` / `invalid`).
+   * Checks ops written by server code: their shape and the limits on keys and depth
+   * (`invalid` / `too_large`), and JSON only (a `TypeError` naming the path). Sizes are
+   * judged inside the store's apply, on the data after the change. A browser's ops were
+   * checked by the protocol's guard already, with the browser's limits, and pass as they are.
    *
    * @param ops - the ops
-   * @param fromClient - hold them to the op-count limit too
+   * @param fromClient - ops from `parseMutate`
    * @returns the checked ops
    */
   checkOps(ops: readonly Op[], fromClient = false): Op[] {
-    for (const op of ops) if (op.op === 'set') assertJson(op.value, op.path);
-    const parsed = parseOps(ops, fromClient ? this.options.limits : this.serverLimits);
-    if (!parsed.ok) throw new SessionSyncError(parsed.code, `session-sync: ${parsed.message}`);
-    return parsed.value;
+    if (fromClient) return ops as Op[];
+    const parsed = parseOpsShape(ops, this.serverLimits);
+    if (parsed.ok) return parsed.value;
+    // One walk when all is well; on a refusal, the TypeError that names the path comes first.
+    if (Array.isArray(ops)) for (const op of ops) if (op?.op === 'set') assertJson(op.value, op.path);
+    throw new SessionSyncError(parsed.code, `session-sync: ${parsed.message}`);
   }
 
   /**
@@ -138,54 +164,73 @@ export class Core extends EventEmitter {
    *   `forbidden`) and store failures
    */
   commit(id: string, ops: readonly Op[], options: CommitOptions): Promise<ApplyResult> {
-    let work: Promise<ApplyResult>;
     try {
-      work = this.apply(id, this.checkOps(ops, options.fromClient), options);
+      return Promise.resolve(this.commitSync(id, ops, options));
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * {@link Core.commit}, answered at once when the store can (`applySync`): the answer (or a
+   * throw) synchronously, so a request can end in the same tick; a promise otherwise.
+   *
+   * @param id - the session id
+   * @param ops - the change
+   * @param options - condition, mutation id, origin
+   * @returns the store's answer, or its promise
+   * @throws as {@link Core.commit} rejects
+   */
+  commitSync(id: string, ops: readonly Op[], options: CommitOptions): ApplyResult | Promise<ApplyResult> {
+    if (this.ignoredChecks) throw ignoredChecksError();
+    const checked = this.checkOps(ops, options.fromClient);
+    const fromClient = options.fromClient === true;
+    const judge = fromClient ? writeCheck(this.options, id, checked, true) : this.serverCheck;
+    const judged = { called: false };
+    const applyOptions: ApplyOptions = {
+      ttl: this.options.ttl,
+      absolute: this.options.absolute,
+      maxSize: recordLimit(this.options, fromClient),
+      when: options.when,
+      check: (change) => {
+        judged.called = true;
+        return judge(change);
+      },
+    };
+    if (options.mutation !== undefined) applyOptions.mutation = options.mutation;
+    if (this.options.user) applyOptions.user = this.options.user;
+    const device = this.deviceNotes.take(id, options.device);
+    if (device) applyOptions.device = device;
+    const failed = (err: unknown): never => {
+      if (device) this.deviceNotes.unmark(id);
+      throw wrapStoreError(err);
+    };
+    let answer: ApplyResult | Promise<ApplyResult>;
+    try {
+      answer = this.applySync ? this.applySync(id, checked, applyOptions) : this.store.apply(id, checked, applyOptions);
+    } catch (err) {
+      return failed(err);
+    }
+    if (!(answer instanceof Promise)) return this.applied(id, answer, judged.called, device !== undefined);
+    const work = answer.then((result) => this.applied(id, result, judged.called, device !== undefined), failed);
     this.inflight.add(work);
     const done = (): void => void this.inflight.delete(work);
     work.then(done, done);
     return work;
   }
 
-  private async apply(id: string, ops: Op[], options: CommitOptions): Promise<ApplyResult> {
-    if (this.ignoredChecks) throw ignoredChecksError();
-    const { ttl, absolute, user } = this.options;
-    let judged = false;
-    const judge = writeCheck(this.options, id, ops, options.fromClient === true);
-    const applyOptions: ApplyOptions = {
-      ttl,
-      absolute,
-      maxSize: recordLimit(this.options),
-      when: options.when,
-      check: (change) => {
-        judged = true;
-        return judge(change);
-      },
-    };
-    if (options.mutation !== undefined) applyOptions.mutation = options.mutation;
-    if (user) applyOptions.user = user;
-    const device = this.deviceNotes.take(id, options.device);
-    if (device) applyOptions.device = device;
-    let result: ApplyResult;
-    try {
-      result = await this.store.apply(id, ops, applyOptions);
-    } catch (err) {
-      if (device) this.deviceNotes.unmark(id);
-      throw wrapStoreError(err);
-    }
+  // The store's answer, taken into this node's view of the session.
+  private applied(id: string, result: ApplyResult, judged: boolean, noted: boolean): ApplyResult {
     // No record was left to hold the note: the next write carries it.
-    if (device && result.version === 0) this.deviceNotes.unmark(id);
+    if (noted && result.version === 0) this.deviceNotes.unmark(id);
     // A store that never calls `check` would let unvalidated writes in: stop all writes.
     if (result.changed && !judged) {
       this.ignoredChecks = true;
       warn(ignoredChecksError().message);
       throw ignoredChecksError();
     }
-    if (result.changed) this.registry.applied(id, result.version - 1, result.version, result.ops, result);
-    else this.registry.times(id, result);
+    if (result.changed) this.registry.applied(id, result.version - 1, result.version, result.ops, result[TIMES]);
+    else this.registry.times(id, result[TIMES]);
     this.touched(id);
     return result;
   }
@@ -223,14 +268,23 @@ export class Core extends EventEmitter {
    * @param id - the session id
    * @param reason - why
    * @param announceAfter - tell the mirrors only once this settles
+   * @param issued - when the id's cookie was issued (epoch ms; 0 unknown), so an id that never
+   *   had a record is dead too: no first write may adopt it afterwards
    * @returns true when there was a record
    */
-  async destroy(id: string, reason: EndReason, announceAfter?: PromiseLike<unknown>): Promise<boolean> {
+  async destroy(id: string, reason: EndReason, announceAfter?: PromiseLike<unknown>, issued = 0): Promise<boolean> {
     try {
-      return await this.store.destroy(id, reason, announceAfter ? { announceAfter } : undefined);
+      return await this.store.destroy(id, reason, this.destroyOptions(announceAfter, issued));
     } catch (err) {
       throw wrapStoreError(err);
     }
+  }
+
+  private destroyOptions(announceAfter: PromiseLike<unknown> | undefined, issued: number): DestroyOptions | undefined {
+    const options: DestroyOptions = {};
+    if (announceAfter) options.announceAfter = announceAfter;
+    if (issued > 0) options.adoptableUntil = issued + Math.min(this.options.ttl, this.options.absolute);
+    return options.announceAfter || options.adoptableUntil ? options : undefined;
   }
 
   /**
@@ -241,20 +295,23 @@ export class Core extends EventEmitter {
    * @param id - the session id
    * @param reason - why
    * @param announceAfter - tell the mirrors only once this settles
+   * @param issued - when the id's cookie was issued (see {@link Core.destroy})
    * @returns the record as it was, or undefined
    */
-  async take(id: string, reason: EndReason, announceAfter?: PromiseLike<unknown>): Promise<StoredSession | undefined> {
+  async take(
+    id: string,
+    reason: EndReason,
+    announceAfter?: PromiseLike<unknown>,
+    issued = 0,
+  ): Promise<StoredSession | undefined> {
     const store = this.store as SessionStore & {
-      take?: (
-        id: string,
-        reason: EndReason,
-        options?: { announceAfter?: PromiseLike<unknown> },
-      ) => Promise<StoredSession | undefined>;
+      take?: (id: string, reason: EndReason, options?: DestroyOptions) => Promise<StoredSession | undefined>;
     };
+    const options = this.destroyOptions(announceAfter, issued);
     try {
-      if (store.take) return await store.take(id, reason, announceAfter ? { announceAfter } : undefined);
+      if (store.take) return await store.take(id, reason, options);
       const found = await store.get(id);
-      await store.destroy(id, reason, announceAfter ? { announceAfter } : undefined);
+      await store.destroy(id, reason, options);
       return found;
     } catch (err) {
       throw wrapStoreError(err);
@@ -335,6 +392,30 @@ export class Core extends EventEmitter {
     this.unsubscribe();
     if (this.options.ownsStore) await this.store.close();
   }
+}
+
+/**
+ * A store's synchronous twin of an async method (`applySync` of `apply`, `getSync` of `get`),
+ * only where both come from the same place: a wrapper or subclass that overrides `apply` and
+ * not `applySync` must still be called through its `apply`.
+ *
+ * @param store - the store
+ * @param name - the async method
+ * @param twin - its synchronous twin
+ * @returns the twin bound to the store, or undefined
+ * @example
+ * const applySync = syncTwin(store, 'apply', 'applySync')
+ */
+export function syncTwin<K extends 'applySync' | 'getSync'>(
+  store: SessionStore,
+  name: 'apply' | 'get',
+  twin: K,
+): SessionStore[K] | undefined {
+  if (typeof store[twin] !== 'function') return undefined;
+  let owner: object | null = store;
+  while (owner && !Object.prototype.hasOwnProperty.call(owner, twin)) owner = Object.getPrototypeOf(owner);
+  if (!owner || (owner as SessionStore)[name] !== store[name]) return undefined;
+  return (store[twin] as (...args: never[]) => unknown).bind(store) as SessionStore[K];
 }
 
 function ignoredChecksError(): SessionSyncError {

@@ -29,12 +29,18 @@ type Container = JsonObject | JsonValue[];
  * flash.error; arr` is still the array, as connect-flash expects).
  */
 interface Ref {
+  readonly draft: Draft;
   readonly path: readonly string[];
   readonly array: boolean;
   detached?: Container;
 }
 
-const PROXY_OF = new WeakMap<object, { draft: Draft; ref: Ref }>();
+// A proxy's state lives on its target under this key, so one handler object serves every
+// proxy (no closures per proxy: drafts are made per request).
+const REF = Symbol('session-sync.ref');
+type Target = (JsonObject | JsonValue[]) & { [REF]: Ref };
+
+const PROXY_OF = new WeakMap<object, Ref>();
 
 const isContainer = (v: unknown): v is Container => Array.isArray(v) || isPlainObject(v);
 const copyOf = (v: Container): Container => (Array.isArray(v) ? v.slice() : { ...v });
@@ -52,9 +58,10 @@ export class Draft {
   private base: JsonObject | undefined;
   private root: JsonObject | undefined;
   // Ops already fixed in order: the edits before an increment, then the increment.
-  private recorded: Op[] = [];
-  private owned = new WeakSet<object>();
-  private proxies = new Map<string, { proxy: object; ref: Ref }>();
+  private recorded: Op[] | undefined;
+  // The nodes of the working tree this draft made (the rest is shared and never written).
+  private readonly owned = new Set<object>();
+  private proxies: Map<string, { proxy: object; ref: Ref }> | undefined;
 
   /**
    * @param view - the current state without this draft's edits (committed + in flight + defaults)
@@ -87,7 +94,8 @@ export class Draft {
    */
   take(): Op[] {
     if (!this.root || !this.base) return [];
-    const ops = [...this.recorded, ...diff(this.base, this.root)];
+    const changes = diff(this.base, this.root);
+    const ops = this.recorded ? [...this.recorded, ...changes] : changes;
     this.discard();
     return ops;
   }
@@ -96,8 +104,8 @@ export class Draft {
   discard(): void {
     this.base = undefined;
     this.root = undefined;
-    this.recorded = [];
-    this.owned = new WeakSet();
+    this.recorded = undefined;
+    this.owned.clear();
   }
 
   /**
@@ -112,11 +120,11 @@ export class Draft {
     this.begin();
     const inc: Op = { op: 'inc', path, by };
     const next = applyOps(this.root!, [inc]).data; // throws before anything is recorded
-    this.recorded.push(...diff(this.base!, this.root!), inc);
+    (this.recorded ??= []).push(...diff(this.base!, this.root!), inc);
     // The increment's result is the new starting point: the edits after it are diffed from
     // there. Nothing is owned any more, so later writes copy and never touch `base`.
     this.base = next;
-    this.owned = new WeakSet();
+    this.owned.clear();
     this.root = { ...next };
     this.owned.add(this.root);
     this.onWrite();
@@ -159,6 +167,7 @@ export class Draft {
   // The proxies at or under `prefix` stood for what is about to be replaced or removed: they
   // keep a copy of it, and a later read of that path gets a new proxy.
   private detach(prefix: readonly string[]): void {
+    if (!this.proxies) return;
     for (const [key, { ref }] of this.proxies) {
       if (!covers(prefix, ref.path)) continue;
       ref.detached = cloneJson((this.resolve(ref.path) ?? (ref.array ? [] : {})) as JsonValue) as Container;
@@ -189,80 +198,110 @@ export class Draft {
 
   private proxyAt(path: readonly string[], array: boolean): object {
     const cacheKey = (array ? 'a' : 'o') + path.join('\u0000');
-    const cached = this.proxies.get(cacheKey);
+    const cached = (this.proxies ??= new Map()).get(cacheKey);
     if (cached) return cached.proxy;
-    const draft = this;
-    const ref: Ref = { path, array };
-    const empty = (): Container => (array ? [] : EMPTY);
-    const node = (): Container => ref.detached ?? draft.resolve(path) ?? empty();
-    // A write at `path`: to the session, or to the kept copy once detached (plain semantics).
-    const write = (prop: string, apply: (target: JsonObject) => void): true => {
-      if (ref.detached) {
-        apply(ref.detached as JsonObject);
-        return true;
-      }
-      draft.detach([...path, prop]);
-      apply(draft.writable(path) as JsonObject);
-      draft.onWrite();
-      return true;
-    };
-    const target: object = array ? [] : {};
+    const ref: Ref = { draft: this, path, array };
+    const target = (array ? [] : Object.create(INSPECTABLE)) as Target;
     // util.inspect formats a proxy's target, not the proxy: show the live data instead.
-    Object.defineProperty(target, inspect.custom, {
-      value: (_depth: number, options: object) => inspect(node(), options),
-      configurable: true,
-    });
-    const proxy: object = new Proxy(target, {
-      get(_t, prop) {
-        // The data behaves like null-prototype JSON here: a path through `__proto__`,
-        // `constructor` or `prototype` never reaches a real prototype (settings[section][key]
-        // with section = '__proto__' would pollute every object of the process).
-        if (typeof prop === 'string' && FORBIDDEN_KEYS.has(prop)) return undefined;
-        const here = node();
-        const value = Reflect.get(here, prop) as unknown;
-        // Prototype members (array methods, toString) and symbols pass through; array
-        // methods then run against the proxy, so push/splice/sort are tracked too. A kept
-        // copy hands out its own plain values.
-        if (typeof prop === 'symbol' || ref.detached || !Object.prototype.hasOwnProperty.call(here, prop)) return value;
-        if (Array.isArray(value)) return draft.proxyAt([...path, prop], true);
-        if (isPlainObject(value)) return draft.proxyAt([...path, prop], false);
-        return value;
-      },
-      set(_t, prop, value) {
-        if (typeof prop === 'symbol') return false;
-        return write(prop, (to) => setOwn(to, prop, unwrap(value)));
-      },
-      deleteProperty(_t, prop) {
-        if (typeof prop === 'symbol') return false;
-        if (!Object.prototype.hasOwnProperty.call(node(), prop)) return true;
-        return write(prop, (from) => delete from[prop]);
-      },
-      defineProperty(_t, prop, descriptor) {
-        if (typeof prop === 'symbol' || !('value' in descriptor)) return false;
-        return write(prop, (to) => setOwn(to, prop, unwrap(descriptor.value)));
-      },
-      has(_t, prop) {
-        return prop in node();
-      },
-      ownKeys() {
-        return Reflect.ownKeys(node());
-      },
-      getOwnPropertyDescriptor(_t, prop): PropertyDescriptor | undefined {
-        const here = node();
-        const found = Reflect.getOwnPropertyDescriptor(here, prop);
-        if (!found) return undefined;
-        // An array target's `length` is non-configurable and must be reported so.
-        if (array && prop === 'length')
-          return { value: (here as unknown[]).length, writable: true, enumerable: false, configurable: false };
-        const value: unknown = typeof prop === 'string' ? (proxy as Record<string, unknown>)[prop] : found.value;
-        return { value, writable: true, enumerable: found.enumerable ?? true, configurable: true };
-      },
-    });
-    PROXY_OF.set(proxy, { draft, ref });
+    if (array) Object.defineProperty(target, inspect.custom, { value: inspectRef, configurable: true });
+    target[REF] = ref;
+    const proxy = new Proxy(target, HANDLER);
+    PROXY_OF.set(proxy, ref);
     this.proxies.set(cacheKey, { proxy, ref });
     return proxy;
   }
+
+  /** @internal What a proxy's ref stands for now (its kept copy once detached). */
+  nodeOf(ref: Ref): Container {
+    return ref.detached ?? this.resolve(ref.path) ?? (ref.array ? [] : EMPTY);
+  }
+
+  /** @internal A proxy for a child of `ref`'s node (a plain value is returned as is). */
+  childOf(ref: Ref, prop: string, value: unknown): unknown {
+    // A kept copy hands out its own plain values.
+    if (ref.detached) return value;
+    if (Array.isArray(value)) return this.proxyAt([...ref.path, prop], true);
+    if (isPlainObject(value)) return this.proxyAt([...ref.path, prop], false);
+    return value;
+  }
+
+  /** @internal A write at `ref`'s path: to the session, or to the kept copy once detached (plain semantics). */
+  writeAt(ref: Ref, prop: string, apply: (target: JsonObject) => void): true {
+    if (ref.detached) {
+      apply(ref.detached as JsonObject);
+      return true;
+    }
+    this.detach([...ref.path, prop]);
+    apply(this.writable(ref.path) as JsonObject);
+    this.onWrite();
+    return true;
+  }
 }
+
+// util.inspect calls it on the proxy itself (it reads the method from the target).
+function inspectRef(this: object, _depth: number, options: object): string {
+  const ref = PROXY_OF.get(this) ?? (this as Target)[REF];
+  return inspect(ref.draft.nodeOf(ref), options);
+}
+
+// The prototype of an object proxy's target: only for util.inspect.
+const INSPECTABLE = Object.create(Object.prototype, { [inspect.custom]: { value: inspectRef } });
+
+/** The one handler of every data proxy; a proxy's state is on its target. */
+const HANDLER: ProxyHandler<Target> = {
+  get(t, prop) {
+    // The data behaves like null-prototype JSON here: a path through `__proto__`,
+    // `constructor` or `prototype` never reaches a real prototype (settings[section][key]
+    // with section = '__proto__' would pollute every object of the process).
+    if (typeof prop === 'string' && FORBIDDEN_KEYS.has(prop)) return undefined;
+    const ref = t[REF];
+    const here = ref.draft.nodeOf(ref);
+    const value = Reflect.get(here, prop) as unknown;
+    // Prototype members (array methods, toString) and symbols pass through; array methods
+    // then run against the proxy, so push/splice/sort are tracked too.
+    if (typeof prop === 'symbol' || !Object.prototype.hasOwnProperty.call(here, prop)) return value;
+    return ref.draft.childOf(ref, prop, value);
+  },
+  set(t, prop, value) {
+    if (typeof prop === 'symbol') return false;
+    const ref = t[REF];
+    return ref.draft.writeAt(ref, prop, (to) => setOwn(to, prop, unwrap(value)));
+  },
+  deleteProperty(t, prop) {
+    if (typeof prop === 'symbol') return false;
+    const ref = t[REF];
+    if (!Object.prototype.hasOwnProperty.call(ref.draft.nodeOf(ref), prop)) return true;
+    return ref.draft.writeAt(ref, prop, (from) => delete from[prop]);
+  },
+  defineProperty(t, prop, descriptor) {
+    if (typeof prop === 'symbol' || !('value' in descriptor)) return false;
+    const ref = t[REF];
+    return ref.draft.writeAt(ref, prop, (to) => setOwn(to, prop, unwrap(descriptor.value)));
+  },
+  has(t, prop) {
+    const ref = t[REF];
+    return prop in ref.draft.nodeOf(ref);
+  },
+  ownKeys(t) {
+    const ref = t[REF];
+    return Reflect.ownKeys(ref.draft.nodeOf(ref));
+  },
+  // A plain object, as far as anyone asks (the target's own prototype is only for inspect).
+  getPrototypeOf(t) {
+    return t[REF].array ? Array.prototype : Object.prototype;
+  },
+  getOwnPropertyDescriptor(t, prop): PropertyDescriptor | undefined {
+    const ref = t[REF];
+    const here = ref.draft.nodeOf(ref);
+    const found = Reflect.getOwnPropertyDescriptor(here, prop);
+    if (!found) return undefined;
+    // An array target's `length` is non-configurable and must be reported so.
+    if (ref.array && prop === 'length')
+      return { value: (here as unknown[]).length, writable: true, enumerable: false, configurable: false };
+    const value = typeof prop === 'string' ? HANDLER.get!(t, prop, undefined) : found.value;
+    return { value, writable: true, enumerable: found.enumerable ?? true, configurable: true };
+  },
+};
 
 /**
  * Replaces tracked proxies inside a value by the data they stand for, so assigning
@@ -281,8 +320,8 @@ const UNWRAP_DEPTH = 1000;
 
 function unwrapIn(value: unknown, ancestors: Set<object>, depth: number): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  const info = PROXY_OF.get(value);
-  if (info) return info.ref.detached ?? info.draft['resolve'](info.ref.path) ?? (Array.isArray(value) ? [] : {});
+  const ref = PROXY_OF.get(value);
+  if (ref) return ref.detached ?? ref.draft['resolve'](ref.path) ?? (Array.isArray(value) ? [] : {});
   // A cycle is left as it is: the commit refuses it with a TypeError naming its path.
   if (ancestors.has(value) || depth > UNWRAP_DEPTH) return value;
   ancestors.add(value);

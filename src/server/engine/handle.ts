@@ -8,170 +8,18 @@ import type { ApplyResult, DeviceNote, WriteCondition } from '../stores/store.js
 import { logger } from '../log.js';
 import type { Core } from './core.js';
 import { listDevices, revokeByTag, type UserDevice } from './devices.js';
+import { installDataKey } from './data-key.js';
+import { Commits } from './commits.js';
 import { Draft } from './draft.js';
+import { observed, withCallback, type ObservedPromise } from './promises.js';
 import type { LiveSession } from './registry.js';
+import { checkSeedOptions, type SynchronizeOptions } from './seed.js';
 import { endSessions } from './user-sessions.js';
 import { overlay, withDefaults } from './view.js';
 
 const debug = logger('handle');
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
-
-/** What the seed's `synchronize({ model, target })` accepts, normalized. */
-const MODELS: Record<string, 'http' | 'tcp'> = {
-  http: 'http',
-  https: 'http',
-  http2: 'http',
-  exp: 'http',
-  express: 'http',
-  app: 'http',
-  tcp: 'tcp',
-  'tcp/ip': 'tcp',
-  udp: 'tcp',
-  socket: 'tcp',
-  'socket.io': 'tcp',
-};
-
-/** The seed's `synchronize` argument: both sides are one session now, so it is a commit. */
-export interface SynchronizeOptions {
-  model?: string;
-  target?: string;
-}
-
-function checkSeedOptions(options: SynchronizeOptions | undefined): void {
-  if (options === undefined || options === null) return;
-  if (typeof options !== 'object')
-    throw new TypeError('session-sync: synchronize() takes { model, target } or nothing');
-  for (const name of ['model', 'target'] as const) {
-    const value = options[name];
-    if (value === undefined) continue;
-    if (typeof value !== 'string' || !MODELS[value.toLowerCase()]) {
-      throw new TypeError(
-        `session-sync: synchronize({ ${name} }) must be one of ${Object.keys(MODELS).join(', ')} (got ${JSON.stringify(value)})`,
-      );
-    }
-  }
-}
-
-/**
- * A promise that knows whether user code looked at it (`then`, `catch`, `await`). An error
- * nobody looked at is routed elsewhere (`next(err)`) instead of becoming an unhandled
- * rejection, which would end a Node 20 process.
- */
-export class ObservedPromise<T> extends Promise<T> {
-  observed = false;
-  // Derived promises are plain ones: only the promise we hand out is watched.
-  static override get [Symbol.species](): PromiseConstructor {
-    return Promise;
-  }
-  override then<A = T, B = never>(
-    onFulfilled?: ((value: T) => A | PromiseLike<A>) | null,
-    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    this.observed = true;
-    return super.then(onFulfilled, onRejected);
-  }
-}
-
-function observed<T>(work: Promise<T>): ObservedPromise<T> {
-  const out = new ObservedPromise<T>((resolve, reject) => void work.then(resolve, reject));
-  // Our own handler: never an unhandled rejection, and does not count as observed.
-  Promise.prototype.then.call(out, undefined, () => {});
-  return out;
-}
-
-const KEYED = Symbol('session-sync.key');
-
-/**
- * Checks the name of the data property (`req.session[key]`, `socket.session[key]`): a
- * non-empty string that does not hide a member of the session (`id`, `destroy`, `toJSON`, an
- * internal field…) or of every object. `data`, the seed's own example key, is allowed: the
- * handle never reads its `data()` method through `this` where the key could shadow it.
- *
- * @param key - the proposed key
- * @param name - how the message names it (`option "key"`, `express(defaults, key)`)
- * @param probe - a handle of the kind the key will be put on
- * @throws TypeError naming it
- * @example
- * checkDataKey('data', 'option "key"', httpProbe(core)) // fine
- * checkDataKey('destroy', 'option "key"', httpProbe(core)) // TypeError
- */
-export function checkDataKey(key: unknown, name: string, probe: SessionHandle): asserts key is string {
-  if (typeof key !== 'string' || key === '') throw new TypeError(`session-sync: ${name} must be a non-empty string`);
-  if (key !== 'data' && key in probe) {
-    const where = probe.constructor.name === 'SocketSession' ? 'socket.session' : 'req.session';
-    throw new TypeError(
-      `session-sync: ${name} cannot be ${JSON.stringify(key)}: ${where}.${key} is taken by ${where} itself; pick another key`,
-    );
-  }
-}
-
-// Not `this.data()`: with the seed's `express({}, 'data')` the key shadows that method.
-function dataAccessor(enumerable: boolean): PropertyDescriptor {
-  return {
-    enumerable,
-    configurable: true,
-    get(this: SessionHandle) {
-      return this['tracked']();
-    },
-    set(this: SessionHandle, value: unknown) {
-      this['tracked']();
-      this['draft'].replace(value);
-    },
-  };
-}
-
-const keyedClasses = new WeakMap<object, Map<string, unknown>>();
-
-/**
- * A subclass of `Base` whose prototype holds the data accessor for `key`, made once per
- * (class, key): handles are made per request, and a defineProperty on each was measurable.
- *
- * @param Base - HttpSession or SocketSession
- * @param key - the data's property name
- * @returns the subclass (cached)
- */
-export function keyedClass<C extends abstract new (...args: never[]) => SessionHandle>(Base: C, key: string): C {
-  let byKey = keyedClasses.get(Base);
-  if (!byKey) keyedClasses.set(Base, (byKey = new Map()));
-  let Keyed = byKey.get(key) as C | undefined;
-  if (!Keyed) {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    Keyed = class extends (Base as unknown as new (...args: any[]) => object) {
-      static readonly [KEYED] = key;
-    } as unknown as C;
-    Object.defineProperty(Keyed.prototype, key, dataAccessor(true));
-    Object.defineProperty(Keyed, 'name', { value: Base.name });
-    byKey.set(key, Keyed);
-  }
-  return Keyed;
-}
-
-/**
- * Hands the outcome of `work` to a node-style callback as express-session does, when one is
- * given; the promise is returned either way, and with a callback its rejection is the
- * callback's (never an unhandled rejection).
- *
- * @param work - the operation
- * @param callback - `(err?) => void`, or undefined
- * @returns `work`
- * @example
- * regenerate(cb) { return withCallback(this.renew(), cb) }
- */
-export function withCallback<T>(work: Promise<T>, callback: ((err?: unknown) => void) | undefined): Promise<T> {
-  if (typeof callback !== 'function') return work;
-  work.then(
-    () => callback(),
-    (err: unknown) => callback(err),
-  );
-  work.catch(() => undefined);
-  return work;
-}
-
-/** A commit failure and whether user code took charge of it. */
-interface Failure {
-  error: unknown;
-  promise?: ObservedPromise<unknown>;
-}
+const NONE: readonly Op[][] = Object.freeze([]) as readonly Op[][];
 
 /**
  * The common part of `req.session` and `socket.session`.
@@ -190,15 +38,11 @@ export abstract class SessionHandle {
    * record exists (never create one), so an ended session stays ended.
    */
   protected sawRecord = false;
-  protected readonly draft: Draft;
-  private readonly batches: Op[][] = [];
-  protected readonly work = new Set<Promise<unknown>>();
-  // Which synchronize() promise carries each commit's failure (set later when synchronize()
-  // takes charge of an auto-commit already in flight).
-  private readonly owners = new WeakMap<Promise<unknown>, { promise?: ObservedPromise<unknown> }>();
+  // Made on first use: a request that never touches its session pays for neither.
+  private drafted: Draft | undefined;
+  private committing: Commits | undefined;
   private scheduled = false;
   private viewCache: { data: JsonObject; batches: number; view: JsonObject } | undefined;
-  protected readonly failures: Failure[] = [];
   protected loadError: unknown;
 
   constructor(
@@ -206,13 +50,35 @@ export abstract class SessionHandle {
     protected readonly defaults: JsonObject,
     protected readonly key: string,
   ) {
-    this.draft = new Draft(
-      () => this.view(),
-      () => this.onWrite(),
-    );
     // A class made by keyedClass() carries the accessor on its prototype (no per-request
     // defineProperty on the hot path); any other instance gets its own.
-    if ((this.constructor as { [KEYED]?: string })[KEYED] !== key) Object.defineProperty(this, key, dataAccessor(true));
+    installDataKey(this, key);
+  }
+
+  /** The tracked draft of the data, made on first use. */
+  protected get draft(): Draft {
+    return (this.drafted ??= new Draft(
+      () => this.view(),
+      () => this.onWrite(),
+    ));
+  }
+
+  /** Whether there are uncommitted edits. */
+  protected get dirty(): boolean {
+    return this.drafted?.dirty === true;
+  }
+
+  /** The commits on their way to the store, made on first use. */
+  protected get commits(): Commits {
+    return (this.committing ??= new Commits((error) => {
+      debug('commit failed: %o', error);
+      this.reportFailure(error);
+    }));
+  }
+
+  /** Whether a commit is in flight or failed (the response must wait for either). */
+  protected get committing$(): boolean {
+    return this.committing?.busy === true;
   }
 
   /** The session id (undefined until the visitor has one). */
@@ -235,28 +101,34 @@ export abstract class SessionHandle {
     return this.entry ? this.core.tagOf(this.entry.id) : null;
   }
 
-  /** The mutable, tracked data (what `[key]` returns). */
-  protected data(): JsonObject {
-    return this.tracked();
+  /** @internal Replaces the whole data (`req.session.val = {...}`). */
+  replaceData(value: unknown): void {
+    this.draft.replace(value);
   }
 
   /** @internal The tracked data proxy (what `[key]` returns; throws while the load failed). */
   tracked(): JsonObject {
-    if (this.loadError !== undefined) {
-      throw new SessionSyncError('store_unavailable', 'session-sync: the session could not be loaded from the store', {
-        cause: this.loadError,
-      });
-    }
+    this.loaded();
     return this.draft.proxy();
+  }
+
+  // Data that could not be loaded is never handed out: empty data read as the session could
+  // overwrite it, or read as "no user, nothing to end".
+  private loaded(): void {
+    if (this.loadError === undefined) return;
+    throw new SessionSyncError('store_unavailable', 'session-sync: the session could not be loaded from the store', {
+      cause: this.loadError,
+    });
   }
 
   /** The committed data plus in-flight ops plus defaults, without this handle's draft. */
   protected view(): JsonObject {
     const data = this.entry?.data ?? EMPTY;
+    const batches = this.committing?.batches ?? NONE;
     const cache = this.viewCache;
-    if (cache && cache.data === data && cache.batches === this.batches.length) return cache.view;
-    const view = withDefaults(this.batches.length ? overlay(data, this.batches) : data, this.defaults);
-    this.viewCache = { data, batches: this.batches.length, view };
+    if (cache && cache.data === data && cache.batches === batches.length) return cache.view;
+    const view = withDefaults(batches.length ? overlay(data, batches) : data, this.defaults);
+    this.viewCache = { data, batches: batches.length, view };
     return view;
   }
 
@@ -296,15 +168,22 @@ export abstract class SessionHandle {
 
   // One write to the store, moved once to a fresh id when the store refuses an id this
   // handle never saw live (HTTP only: a visitor with a dead cookie gets a new session).
-  private async send(entry: LiveSession, ops: Op[]): Promise<ApplyResult> {
-    try {
-      return await this.core.commit(entry.id, ops, { when: this.condition(entry), device: () => this.seenDevice() });
-    } catch (err) {
+  // Answered at once by a store that can.
+  private send(entry: LiveSession, ops: Op[]): ApplyResult | Promise<ApplyResult> {
+    const device = (): DeviceNote | undefined => this.seenDevice();
+    const retry = (err: unknown): ApplyResult | Promise<ApplyResult> => {
       const next = err instanceof SessionSyncError && err.code === 'ended' ? this.afterEnded(entry) : undefined;
       if (!next) throw err;
       debug('the id this request named has ended; writing under a new one');
-      return this.core.commit(next.id, ops, { when: this.condition(next), device: () => this.seenDevice() });
+      return this.core.commitSync(next.id, ops, { when: this.condition(next), device });
+    };
+    let answer: ApplyResult | Promise<ApplyResult>;
+    try {
+      answer = this.core.commitSync(entry.id, ops, { when: this.condition(entry), device });
+    } catch (err) {
+      return retry(err);
     }
+    return answer instanceof Promise ? answer.catch(retry) : answer;
   }
 
   /** Reports a failed automatic commit that no `synchronize()` caller took charge of. */
@@ -328,7 +207,7 @@ export abstract class SessionHandle {
     // End of the current tick: writes of one synchronous run become one change.
     process.nextTick(() => {
       this.scheduled = false;
-      if (this.draft.dirty) this.flush().catch(() => {});
+      if (this.dirty) this.flush()?.catch(() => {});
     });
   }
 
@@ -338,47 +217,16 @@ export abstract class SessionHandle {
    * @param promise - the `synchronize()` promise that will carry a failure, if any
    * @returns when stored and published
    */
-  protected flush(promise?: ObservedPromise<unknown>): Promise<void> {
+  protected flush(promise?: ObservedPromise<unknown>): Promise<void> | undefined {
     const ops = this.draft.take();
-    if (ops.length === 0) return Promise.resolve();
+    if (ops.length === 0) return undefined;
     let entry: LiveSession;
     try {
       entry = this.ensureEntry();
     } catch (err) {
-      return Promise.reject(this.fail(err, promise));
+      return Promise.reject(this.commits.fail(err, promise));
     }
-    const batch = ops;
-    this.batches.push(batch);
-    const owner: { promise?: ObservedPromise<unknown> } = {};
-    if (promise) owner.promise = promise;
-    const done = (): void => {
-      const at = this.batches.indexOf(batch);
-      if (at >= 0) this.batches.splice(at, 1);
-    };
-    const work = this.send(entry, ops).then(
-      (result) => {
-        done();
-        debug('committed %d ops as version %d', ops.length, result.version);
-      },
-      (err: unknown) => {
-        done();
-        throw this.fail(err, owner.promise);
-      },
-    );
-    this.owners.set(work, owner);
-    this.work.add(work);
-    const forget = (): void => void this.work.delete(work);
-    work.then(forget, forget);
-    return work;
-  }
-
-  private fail(error: unknown, promise?: ObservedPromise<unknown>): unknown {
-    debug('commit failed: %o', error);
-    const failure: Failure = { error };
-    if (promise) failure.promise = promise;
-    this.failures.push(failure);
-    if (!promise) this.reportFailure(error);
-    return error;
+    return this.commits.run(ops, () => this.send(entry, ops), promise);
   }
 
   /**
@@ -394,22 +242,15 @@ export abstract class SessionHandle {
     checkSeedOptions(options);
     let settle!: { resolve: () => void; reject: (err: unknown) => void };
     const handOut = observed(new Promise<void>((resolve, reject) => (settle = { resolve, reject })));
-    // Commits of this handle already in flight (the end-of-tick auto-commit) are part of
-    // "every change made through this handle": their failure rejects this promise and is
-    // this caller's to handle, not also next(err)'s.
-    for (const work of this.work) {
-      const owner = this.owners.get(work);
-      if (owner && !owner.promise) owner.promise = handOut;
-    }
-    // ...and so are earlier auto-commits that already failed with nobody in charge.
-    const earlier = this.failures.filter((f) => !f.promise);
-    for (const failure of earlier) failure.promise = handOut;
+    // Commits of this handle already in flight (the end-of-tick auto-commit), and earlier
+    // ones that failed with nobody in charge, are part of "every change made through this
+    // handle": their failure rejects this promise and is this caller's, not also next(err)'s.
+    const { earlier, inFlight } = this.commits.claim(handOut);
     // Flushed synchronously, before the end-of-tick auto-commit can take the edits.
-    const mine = this.draft.dirty ? this.flush(handOut) : Promise.resolve();
-    const all = [mine, ...this.work];
-    Promise.allSettled(all).then((results) => {
+    const mine = this.dirty ? this.flush(handOut) : undefined;
+    Promise.allSettled([mine, ...inFlight]).then((results) => {
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (earlier.length > 0) settle.reject(earlier[0]!.error);
+      if (earlier.length > 0) settle.reject(earlier[0]);
       else if (failed) settle.reject(failed.reason);
       else settle.resolve();
     });
@@ -418,13 +259,8 @@ export abstract class SessionHandle {
 
   /** Waits for every commit of this handle, including edits not yet sent. */
   protected async settle(): Promise<void> {
-    if (this.draft.dirty) await this.flush().catch(() => {});
-    while (this.work.size > 0) await Promise.allSettled([...this.work]);
-  }
-
-  /** Failures that no `synchronize()` caller looked at. */
-  protected unobservedFailures(): unknown[] {
-    return this.failures.filter((f) => !f.promise?.observed).map((f) => f.error);
+    if (this.dirty) await this.flush()?.catch(() => {});
+    await this.committing?.settled();
   }
 
   /**
@@ -457,7 +293,7 @@ export abstract class SessionHandle {
    * })
    */
   increment(path: PathInput, by = 1): Promise<void> {
-    this.tracked(); // a session that could not be loaded is not written to
+    this.loaded();
     this.draft.increment(toPath(path, 'increment(path)'), by);
     return this.autoSync ? this.synchronize() : Promise.resolve();
   }
@@ -479,7 +315,7 @@ export abstract class SessionHandle {
     this.draft.discard();
     const entry = this.entry;
     if (!entry) return;
-    await this.core.destroy(entry.id, 'destroyed');
+    await this.core.destroy(entry.id, 'destroyed', undefined, this.issued);
   }
 
   /**
@@ -493,17 +329,7 @@ export abstract class SessionHandle {
    * await req.session.logoutOthers()
    */
   async logoutOthers(): Promise<number> {
-    const userOf = this.core.options.user;
-    if (!userOf) throw new TypeError('session-sync: logoutOthers() needs the option "user"');
-    // Data that could not be loaded must not read as "no user, nothing to end".
-    if (this.unavailable) {
-      throw new SessionSyncError('store_unavailable', 'session-sync: the session could not be loaded from the store', {
-        cause: this.loadError,
-      });
-    }
-    // The user as this handle sees it, uncommitted edits included (a sign-in in this same
-    // request counts).
-    const user = userOf(this.draft.current());
+    const user = this.userNow('logoutOthers');
     if (user === undefined) return 0;
     // Without an id yet (a new visitor signing in), every session of the user is another one.
     return endSessions(this.core, user, this.entry?.id);
@@ -544,16 +370,12 @@ export abstract class SessionHandle {
     return revokeByTag(this.core, user, tag);
   }
 
-  // The user as this handle sees it, uncommitted edits included.
+  // The user as this handle sees it, uncommitted edits included (a sign-in in this same
+  // request counts).
   private userNow(method: string): string | undefined {
     const userOf = this.core.options.user;
     if (!userOf) throw new TypeError(`session-sync: ${method}() needs the option "user"`);
-    // Data that could not be loaded must not read as "no user".
-    if (this.unavailable) {
-      throw new SessionSyncError('store_unavailable', 'session-sync: the session could not be loaded from the store', {
-        cause: this.loadError,
-      });
-    }
+    this.loaded();
     return userOf(this.draft.current());
   }
 

@@ -5,7 +5,14 @@
  * handler call, with no `reload()`.
  */
 import { applyOps, type EndReason, type JsonObject, type Op } from '../../shared/index.js';
-import type { SessionStore, StoredSession, StoreEvent } from '../stores/store.js';
+import {
+  DATA,
+  TIMES,
+  type RecordTimes,
+  type SessionStore,
+  type StoredSession,
+  type StoreEvent,
+} from '../stores/store.js';
 import { logger } from '../log.js';
 
 const debug = logger('registry');
@@ -37,12 +44,6 @@ export interface LiveSession {
 
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
 
-/** A record's creation time and idle deadline (epoch ms). */
-interface Times {
-  epoch: number;
-  expires: number;
-}
-
 /**
  * Takes a stored record into a live entry (a reload or a resync).
  *
@@ -52,8 +53,11 @@ interface Times {
 export function adoptStored(entry: LiveSession, stored: StoredSession): void {
   entry.data = stored.data;
   entry.version = stored.version;
-  if (stored.epoch !== undefined) entry.epoch = stored.epoch;
-  if (stored.expires !== undefined) entry.expires = stored.expires;
+  const times = stored[TIMES];
+  if (times) {
+    entry.epoch = times.epoch;
+    entry.expires = times.expires ?? null;
+  }
 }
 
 /**
@@ -70,10 +74,12 @@ export class Registry {
   /**
    * @param store - where sessions live
    * @param absolute - the longest lifetime (ms), which bounds an idle deadline renewed here
+   * @param getSync - the store's `get` answered at once, when it has one
    */
   constructor(
     private readonly store: SessionStore,
     private readonly absolute: number,
+    private readonly getSync?: SessionStore['getSync'],
   ) {}
 
   /**
@@ -94,18 +100,7 @@ export class Registry {
       pending = this.store.get(id).then(
         (stored) => {
           this.loading.delete(id);
-          const entry: LiveSession = {
-            id,
-            data: stored?.data ?? EMPTY,
-            version: stored?.version ?? 0,
-            epoch: stored?.epoch ?? null,
-            expires: stored?.expires ?? null,
-            issued: 0,
-            refs: 0,
-            pendingVersion: 0,
-          };
-          this.live.set(id, entry);
-          return entry;
+          return this.enter(id, stored);
         },
         (err: unknown) => {
           this.loading.delete(id);
@@ -116,6 +111,41 @@ export class Registry {
     }
     const entry = await pending;
     entry.refs++;
+    return entry;
+  }
+
+  /**
+   * {@link Registry.acquire} at once, for a store that answers at once (`getSync`): the held
+   * entry, or undefined when the store must be asked asynchronously.
+   *
+   * @param id - the session id
+   * @returns the live session (release it when done), or undefined
+   * @throws what the store threw
+   */
+  acquireSync(id: string): LiveSession | undefined {
+    const held = this.live.get(id);
+    if (held) {
+      held.refs++;
+      return held;
+    }
+    if (!this.getSync || this.loading.has(id)) return undefined;
+    const entry = this.enter(id, this.getSync(id));
+    entry.refs++;
+    return entry;
+  }
+
+  private enter(id: string, stored: StoredSession | undefined): LiveSession {
+    const entry: LiveSession = {
+      id,
+      data: stored?.data ?? EMPTY,
+      version: stored?.version ?? 0,
+      epoch: stored?.[TIMES]?.epoch ?? null,
+      expires: stored?.[TIMES]?.expires ?? null,
+      issued: 0,
+      refs: 0,
+      pendingVersion: 0,
+    };
+    this.live.set(id, entry);
     return entry;
   }
 
@@ -191,9 +221,9 @@ export class Registry {
    * @param base - the version the ops applied to
    * @param version - the version after
    * @param ops - the ops as applied
-   * @param times - the record's epoch and idle deadline, as the store answered
+   * @param times - the record's times, as the store answered
    */
-  applied(id: string, base: number, version: number, ops: readonly Op[], times: Partial<Times>): void {
+  applied(id: string, base: number, version: number, ops: readonly Op[], times: RecordTimes | undefined): void {
     this.onEvent({ type: 'change', id, base, version, ops: ops as Op[] });
     this.times(id, times);
   }
@@ -202,12 +232,12 @@ export class Registry {
    * Records a held session's epoch and idle deadline, as a store answer told them.
    *
    * @param id - the session id
-   * @param times - `epoch` and `expires`, when the answer had them
+   * @param times - the answer's times, when it had them
    */
-  times(id: string, times: Partial<Times>): void {
+  times(id: string, times: RecordTimes | undefined): void {
     const entry = this.live.get(id);
-    if (!entry || entry.version === 0) return;
-    if (times.epoch !== undefined) entry.epoch = times.epoch;
+    if (!entry || entry.version === 0 || !times) return;
+    entry.epoch = times.epoch;
     if (times.expires !== undefined) entry.expires = times.expires;
   }
 
@@ -239,12 +269,14 @@ export class Registry {
       entry.epoch = entry.expires = null;
       return;
     }
-    if (event.epoch !== undefined) entry.epoch = event.epoch;
+    const created = event[TIMES];
+    if (created) entry.epoch = created.epoch;
     if (event.version <= entry.version) return; // already known (our own apply, or a replay)
     if (entry.ended && event.version === 1) entry.ended = undefined; // a record again (a restarted store)
     if (event.base === entry.version && !entry.resync) {
       try {
-        entry.data = applyOps(entry.data, event.ops).data;
+        // A store in this process hands the data after the change along: no second apply.
+        entry.data = event[DATA] ?? applyOps(entry.data, event.ops).data;
         entry.version = event.version;
         return;
       } catch (err) {

@@ -6,6 +6,7 @@
 import { isPlainObject, SessionSyncError, type JsonObject, type Op } from '../../shared/index.js';
 import { wrapStoreError, type Core } from './core.js';
 import { Draft } from './draft.js';
+import { asUserId } from '../stores/common.js';
 import type { UserSession } from '../stores/store.js';
 
 /** A change for `update` / `updateUser`: ops, or a function that edits a draft (or returns new data). */
@@ -25,8 +26,8 @@ export type SessionUpdate = readonly Op[] | ((data: JsonObject) => void | JsonOb
  */
 export function userKeyOf(core: Core, method: string, user: unknown): string {
   if (!core.options.user) throw new TypeError(`session-sync: ${method}() needs the option "user"`);
-  if (typeof user === 'string' && user !== '') return user;
-  if (typeof user === 'number' && Number.isFinite(user)) return String(user);
+  const key = asUserId(user);
+  if (key !== undefined) return key;
   throw new TypeError(`session-sync: ${method}(user) takes a non-empty string or a number (got ${describe(user)})`);
 }
 

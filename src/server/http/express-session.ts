@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { cloneJson, type JsonObject } from '../../shared/index.js';
 import type { Core } from '../engine/core.js';
-import { withCallback } from '../engine/handle.js';
+import { withCallback } from '../engine/promises.js';
 import { HttpSession, type SessionRequest } from './http-session.js';
 import { checkDefaults, sessionMiddleware } from './middleware.js';
 

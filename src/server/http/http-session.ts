@@ -7,7 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SessionSyncError, type JsonObject } from '../../shared/index.js';
 import { newId, type SignedId } from '../engine/cookie.js';
 import type { Core } from '../engine/core.js';
-import { SessionHandle, withCallback } from '../engine/handle.js';
+import { SessionHandle } from '../engine/handle.js';
+import { withCallback } from '../engine/promises.js';
 import { keptData, type Keep } from '../engine/policy.js';
 import type { LiveSession } from '../engine/registry.js';
 import type { DeviceNote } from '../stores/store.js';
@@ -203,12 +204,12 @@ export class HttpSession extends SessionHandle {
 
   /** @internal Errors to hand to `next(err)` when the response ends. */
   errorsForNext(): unknown[] {
-    return this.unobservedFailures();
+    return this.committing$ ? this.commits.unobserved() : [];
   }
 
   /** @internal Resolves when the commits already sent have landed (uncommitted edits stay). */
   async settledWork(): Promise<void> {
-    while (this.work.size > 0) await Promise.allSettled([...this.work]);
+    if (this.committing$) await this.commits.settled();
   }
 
   /** @internal Resolves when nothing is left to commit. */
@@ -222,7 +223,10 @@ export class HttpSession extends SessionHandle {
    * @returns true when edits were dropped
    */
   endOfRequest(): boolean {
-    if (this.autoSync || !this.draft.dirty) return false;
+    if (!this.dirty) return false;
+    // A store that answers at once (MemoryStore) has the change before this returns: the
+    // response then ends in the same tick, with nothing to wait for.
+    if (this.autoSync) return (void this.flush()?.catch(() => {}), false);
     this.draft.discard();
     return true;
   }
@@ -233,12 +237,12 @@ export class HttpSession extends SessionHandle {
    * the id cookie now, since the commit at the end of the tick would be too late to set it.
    */
   beforeHeaders(): void {
-    if (this.draft.dirty && this.loadError === undefined) this.ensureEntry();
+    if (this.dirty && this.loadError === undefined) this.ensureEntry();
   }
 
   /** @internal Whether the response must wait for the store. */
   busy(): boolean {
-    return this.draft.dirty || this.failures.length > 0 || this.work.size > 0;
+    return this.dirty || this.committing$;
   }
 
   /** The committed data this request sees, with defaults (for the route and `snapshot`). */
@@ -291,7 +295,7 @@ export class HttpSession extends SessionHandle {
     await this.settle();
     const old = this.entry;
     // Also for an id that never had a record: sockets may hold it (cookie issued early).
-    const taken = old ? await this.core.take(old.id, 'regenerated', this.finished) : undefined;
+    const taken = old ? await this.core.take(old.id, 'regenerated', this.finished, this.issued) : undefined;
     const entry = this.issueId();
     const data = pick(taken?.data ?? {});
     const ops = Object.keys(data).map((key) => ({ op: 'set' as const, path: [key], value: data[key]! }));
@@ -315,7 +319,7 @@ export class HttpSession extends SessionHandle {
     if (id === undefined) return;
     // The store first: when it fails, the visitor keeps the cookie of the session that is
     // still there, and the error goes to the caller.
-    await this.core.destroy(id, 'destroyed');
+    await this.core.destroy(id, 'destroyed', undefined, this.entry ? this.issued : 0);
     this.releaseEntry();
     this.entry = undefined;
     this.loadError = undefined;

@@ -6,8 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { assertJson, isPlainObject, type JsonObject } from '../../shared/index.js';
 import type { Core } from '../engine/core.js';
-import { checkDataKey, keyedClass } from '../engine/handle.js';
+import { checkDataKey, keyedClass } from '../engine/data-key.js';
 import { logger } from '../log.js';
+import type { LiveSession } from '../engine/registry.js';
 import { HttpSession, type SessionRequest } from './http-session.js';
 import { requestDevice } from './request-device.js';
 import { isRouteRequest, serveRoute } from './route.js';
@@ -59,7 +60,7 @@ export function createExpressMiddleware(
   key: string,
 ): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
   checkDefaults(defaults);
-  checkDataKey(key, 'the key of express(defaults, key)', httpProbe(core));
+  checkDataKey(key, 'the key of express(defaults, key)', httpProbe(core), 'req.session');
   const Session = keyedClass(HttpSession, key);
   return sessionMiddleware(
     core,
@@ -112,9 +113,15 @@ export function sessionMiddleware(
     if (signed === undefined) return go();
     const { id, issued } = signed;
     const device = (): ReturnType<typeof requestDevice> => requestDevice(req, core.options.deviceIp);
-    const live = core.registry.peek(id);
+    let live: LiveSession | undefined;
+    try {
+      // Held here already, or from a store that answers at once: no tick to wait.
+      live = core.registry.acquireSync(id);
+    } catch (err) {
+      session.failedToLoad(err);
+      return go();
+    }
     if (live) {
-      live.refs++;
       session.adoptHeld(live, issued);
       if (live.version > 0) core.touch(id, device);
       return go();

@@ -16,7 +16,7 @@ import {
 } from '../../shared/index.js';
 import type { SignedId } from '../engine/cookie.js';
 import type { Core } from '../engine/core.js';
-import { checkDataKey } from '../engine/handle.js';
+import { checkDataKey } from '../engine/data-key.js';
 import { originAllowed } from '../engine/origin.js';
 import type { LiveSession } from '../engine/registry.js';
 import { logger } from '../log.js';
@@ -64,7 +64,7 @@ export function socketProbe(core: Core): SocketSession {
 function checkArguments(core: Core, defaults: JsonObject, key: string): void {
   if (!isPlainObject(defaults)) throw new TypeError('session-sync: socketIO(defaults) must be a plain JSON object');
   assertJson(defaults);
-  checkDataKey(key, 'the key of socketIO(defaults, key)', socketProbe(core));
+  checkDataKey(key, 'the key of socketIO(defaults, key)', socketProbe(core), 'socket.session');
 }
 
 // How long Socket.IO keeps a disconnected socket restorable; 0 when recovery is off.
@@ -243,8 +243,11 @@ class SocketBinding {
     // Not held here (another node served it before): load it, and hold the socket's events
     // until it is there.
     const ready = this.side.acquire(id, false).then(
-      (entry) => {
+      async (entry) => {
+        // As on a first connect: an id neither live nor adoptable answers `ended`, then the notice.
+        const dead = await this.core.deadReason(entry, issued).catch(() => undefined);
         if (!socket.connected) return this.side.release(entry);
+        if (dead) session.markDead(dead);
         this.bind(socket, session, entry, issued);
       },
       (err: unknown) => {

@@ -4,7 +4,15 @@
  * No I/O: each store calls these inside its own atomic apply.
  */
 import { SessionSyncError, utf8Length, type EndReason, type JsonObject } from '../../shared/index.js';
-import type { ApplyOptions, ApplyResult, ChangeEvent, CheckedChange, StoredSession } from './store.js';
+import {
+  TIMES,
+  type ApplyOptions,
+  type ApplyResult,
+  type ChangeEvent,
+  type CheckedChange,
+  type RecordTimes,
+  type StoredSession,
+} from './store.js';
 
 /**
  * How long an id issued early may be adopted by its first write: `min(ttl, absolute)` after
@@ -82,56 +90,53 @@ export function runCheck(options: ApplyOptions, change: CheckedChange): void | P
 }
 
 /**
- * The user a session belongs to after a change (option `user`), as the index keys it: a
- * non-empty string, or a finite number as its string.
+ * A user id as the index keys it: a non-empty string as is, a finite number as its string
+ * (`42` and `'42'` are one user); anything else is no user.
+ *
+ * @param value - what the option `user` (or a caller) gave
+ * @returns the key, or undefined
+ * @example
+ * asUserId(42) // '42'
+ */
+export function asUserId(value: unknown): string | undefined {
+  if (typeof value === 'string') return value === '' ? undefined : value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return undefined;
+}
+
+/**
+ * The user a session belongs to after a change (option `user`).
  *
  * @param options - the apply's options
  * @param data - the data after the change
  * @returns the user, or undefined for none
  */
 export function userAfter(options: ApplyOptions, data: JsonObject): string | undefined {
-  if (!options.user) return undefined;
-  const value: unknown = options.user(data);
-  if (typeof value === 'string') return value === '' ? undefined : value;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return undefined;
-}
-
-/** The lifecycle metadata of a record an answer carries. */
-export interface RecordTimes {
-  epoch: number;
-  expires: number;
+  return options.user ? asUserId(options.user(data)) : undefined;
 }
 
 /**
- * Attaches a record's epoch and idle deadline to an answer as NON-enumerable properties, so
- * the answer still compares and serializes as its documented shape (`{ data, version,
- * user? }`, `{ version, ops, changed }`) while session-sync reads the times.
+ * Attaches a record's times to an answer, in its {@link TIMES} slot (invisible to JSON,
+ * `Object.keys` and deep equality).
  *
  * @param answer - a `get` or `apply` answer
  * @param times - the record's times, if there is a record
  * @returns the same object
  */
 export function withTimes<T extends StoredSession | ApplyResult>(answer: T, times: RecordTimes | undefined): T {
-  if (!times) return answer;
-  Object.defineProperties(answer, {
-    epoch: { value: times.epoch, enumerable: false, configurable: true, writable: true },
-    expires: { value: times.expires, enumerable: false, configurable: true, writable: true },
-  });
+  if (times) answer[TIMES] = times;
   return answer;
 }
 
 /**
- * Marks the change event that created a record with its epoch, as a NON-enumerable `epoch`,
- * so events still compare and serialize as `{ type, id, version, base, ops, mutation? }`.
+ * Marks the change event that created a record with its epoch (in the {@link TIMES} slot).
  *
  * @param event - a change event
  * @param epoch - the record's creation time, when this change created it
  * @returns the same event
  */
 export function withEpoch(event: ChangeEvent, epoch: number | undefined): ChangeEvent {
-  if (epoch !== undefined)
-    Object.defineProperty(event, 'epoch', { value: epoch, enumerable: false, configurable: true, writable: true });
+  if (epoch !== undefined) event[TIMES] = { epoch };
   return event;
 }
 
@@ -167,14 +172,28 @@ export class KeyedQueue {
    * queue.run(id, () => this.applyNow(id, ops, options))
    */
   run<T>(key: string, task: () => T | Promise<T>): Promise<T> {
-    const tail = this.tails.get(key);
-    if (tail) return this.hold(key, tail.then(task));
     try {
-      const result = task();
-      return result instanceof Promise ? this.hold(key, result) : Promise.resolve(result);
+      return Promise.resolve(this.runSync(key, task));
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * {@link KeyedQueue.run}, but a task that runs at once and answers without a promise
+   * answers synchronously (and a throw is thrown): MemoryStore's `applySync`.
+   *
+   * @param key - what the work is about
+   * @param task - the work
+   * @returns what `task` answers, or the promise of it when it waited or is asynchronous
+   * @example
+   * return queue.runSync(id, () => this.applyNow(id, ops, options))
+   */
+  runSync<T>(key: string, task: () => T | Promise<T>): T | Promise<T> {
+    const tail = this.tails.get(key);
+    if (tail) return this.hold(key, tail.then(task));
+    const result = task();
+    return result instanceof Promise ? this.hold(key, result) : result;
   }
 
   /**

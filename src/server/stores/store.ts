@@ -9,6 +9,21 @@
  */
 import type { EndReason, JsonObject, Op } from '../../shared/index.js';
 
+/**
+ * Where an answer about a record carries the record's creation time and idle deadline: a
+ * symbol-keyed slot, so `get` and `apply` answers still compare and serialize as their
+ * documented shapes (`{ data, version, user? }`, `{ version, ops, changed }`). A custom store
+ * may fill it (`answer[TIMES] = { epoch, expires }`); without it the route and the hello
+ * answers say `epoch: null`. `Symbol.for`, so two copies of this package agree on it.
+ */
+export const TIMES: unique symbol = Symbol.for('session-sync.times') as never;
+
+/** A record's creation time and, in answers about it, its idle deadline (epoch ms). */
+export interface RecordTimes {
+  epoch: number;
+  expires?: number;
+}
+
 /** A stored session as `get` returns it. */
 export interface StoredSession {
   data: JsonObject;
@@ -16,10 +31,8 @@ export interface StoredSession {
   version: number;
   /** The user the session belongs to (option `user`), when it has one. */
   user?: string;
-  /** When the record was created, epoch ms (the store's clock). Our stores always set it. */
-  epoch?: number;
-  /** The idle deadline, epoch ms: the last activity + ttl, never past the absolute deadline. */
-  expires?: number;
+  /** When the record was created and its idle deadline (last activity + ttl, never past the absolute deadline). */
+  [TIMES]?: RecordTimes;
 }
 
 /**
@@ -106,10 +119,8 @@ export interface ApplyResult {
   changed: boolean;
   /** True when `mutation` was seen before and this is the first answer again. */
   duplicate?: boolean;
-  /** The record's creation time (epoch ms), when there is a record. */
-  epoch?: number;
-  /** The idle deadline after this apply (epoch ms), when there is a record. */
-  expires?: number;
+  /** The record's creation time and its idle deadline after this apply, when there is a record. */
+  [TIMES]?: RecordTimes;
 }
 
 /** One committed change, as kept in the history and sent on the change feed. */
@@ -124,13 +135,18 @@ export interface StoredPatch {
 export interface ChangeEvent extends StoredPatch {
   type: 'change';
   id: string;
+  /** On the change that created the record (base 0): its creation time (`epoch` in the JSON a RedisStore publishes). */
+  [TIMES]?: RecordTimes;
   /**
-   * Set on the change that created the record (base 0): its creation time. Non-enumerable
-   * (and `epoch` in the JSON a RedisStore publishes), so an event still compares as its
-   * documented shape.
+   * The whole data after the change, from a store in this process that keeps it anyway
+   * (MemoryStore): shared and frozen, so a listener holding the session need not apply the
+   * ops to its own copy again. Never on the wire.
    */
-  epoch?: number;
+  [DATA]?: JsonObject;
 }
+
+/** Where a change event may carry the data after it (see {@link ChangeEvent}). */
+export const DATA: unique symbol = Symbol.for('session-sync.data') as never;
 
 /** What the change feed carries, from every node. */
 export type StoreEvent = ChangeEvent | { type: 'end'; id: string; reason: EndReason };
@@ -155,6 +171,13 @@ export interface DestroyOptions {
    * the new cookie has finished.
    */
   announceAfter?: PromiseLike<unknown>;
+  /**
+   * The end of the id's adoption window (epoch ms: its cookie's issue time + min(ttl,
+   * absolute)). Until then the store remembers the id as ended even when it had no record,
+   * so a first write racing the end (a socket of a tab that never wrote, during sign-in)
+   * cannot adopt it afterwards. Absent or past: nothing more to remember.
+   */
+  adoptableUntil?: number;
 }
 
 /**
@@ -179,6 +202,17 @@ export interface SessionStore {
    *   refused), `store_unavailable`; or what `check` threw
    */
   apply(id: string, ops: readonly Op[], options: ApplyOptions): Promise<ApplyResult>;
+  /**
+   * Optional: `apply`, answered at once by a store that can (MemoryStore): the answer, or a
+   * throw, synchronously — or a promise when it must wait (an asynchronous `check`, or another
+   * apply of the session waiting on one). Lets a request end without waiting for a tick.
+   */
+  applySync?(id: string, ops: readonly Op[], options: ApplyOptions): ApplyResult | Promise<ApplyResult>;
+  /**
+   * Optional: `get`, answered at once by a store that can (MemoryStore). The data is shared
+   * and frozen: read it, never change it.
+   */
+  getSync?(id: string): StoredSession | undefined;
   /**
    * Why an id without a live record ended, when the store still knows (within the id's
    * adoption window): the reason, or `'expired'` when it knows the record was created and is

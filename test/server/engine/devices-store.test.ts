@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryStore } from '../../../src/server/stores/memory/memory-store.js';
 import { RedisStore } from '../../../src/server/stores/redis/redis-store.js';
-import type { SessionStore, StoreEvent } from '../../../src/server/stores/store.js';
+import { TIMES, type SessionStore, type StoreEvent } from '../../../src/server/stores/store.js';
 import type { JsonObject, JsonValue, Op } from '../../../src/shared/index.js';
 import { startRedis, type TestRedis } from '../../support/redis.js';
 
@@ -68,7 +68,7 @@ for (const [name, make] of stores) {
         id,
         version: 1,
         lastActive: entry!.lastActive,
-        createdAt: stored!.epoch,
+        createdAt: stored![TIMES]!.epoch,
         device: MAC,
       });
       assert.type(entry!.createdAt, 'number');

@@ -132,9 +132,10 @@ const throttle = suite('a session’s device note is sent to the store at most o
 /** A MemoryStore that counts the notes it is handed, through either door. */
 class CountingStore extends MemoryStore {
   notes: string[] = [];
-  override apply(id: string, ops: readonly Op[], options: ApplyOptions) {
+  // session-sync calls applySync when a store has it (MemoryStore answers at once).
+  override applySync(id: string, ops: readonly Op[], options: ApplyOptions) {
     if (options.device) this.notes.push(`apply ${options.device.userAgent}`);
-    return super.apply(id, ops, options);
+    return super.applySync(id, ops, options);
   }
   override touch(id: string, ttl: number, options?: TouchOptions) {
     if (options?.device) this.notes.push(`touch ${options.device.userAgent}`);

@@ -5,6 +5,7 @@
  * dropped once it has been idle for a while.
  */
 import type { StoredPatch } from '../store.js';
+import { heapBytes } from './bytes.js';
 
 // Heap bytes of one kept patch beyond its text: the array slot and the string header.
 const PATCH_OVERHEAD = 32;
@@ -50,12 +51,12 @@ export class PatchHistory {
     if (this.perSession === 0) return;
     const list = this.bySession.get(id);
     const text = JSON.stringify(patch);
-    this.size += text.length + PATCH_OVERHEAD;
+    this.size += heapBytes(text) + PATCH_OVERHEAD;
     if (list) {
       this.bySession.delete(id);
       this.bySession.set(id, list);
       list.push(text);
-      if (list.length > this.perSession) this.size -= list.shift()!.length + PATCH_OVERHEAD;
+      if (list.length > this.perSession) this.size -= heapBytes(list.shift()!) + PATCH_OVERHEAD;
       else this.total++;
     } else {
       this.bySession.set(id, [text]);
@@ -92,7 +93,7 @@ export class PatchHistory {
     const list = this.bySession.get(id);
     if (!list) return;
     this.total -= list.length;
-    for (const text of list) this.size -= text.length + PATCH_OVERHEAD;
+    for (const text of list) this.size -= heapBytes(text) + PATCH_OVERHEAD;
     this.bySession.delete(id);
   }
 

@@ -1,12 +1,22 @@
 /**
- * The embedded default store: every session in this process's memory. Sessions are kept
- * small (benchmarked against express-session's MemoryStore): see `SessionTable` for the
- * layout; history and mutation ids live beside it only for sessions that change. The store
- * is bounded in sessions (`max`) and in bytes (`maxBytes`), so a flood of writers evicts the
- * longest-idle sessions instead of exhausting the heap.
+ * The embedded default store: every session in this process's memory. Records are kept
+ * small (benchmarked against express-session's MemoryStore): JSON text in `SessionTable`'s
+ * columns, and the sessions in use also parsed (`HotData`), so a busy one is not parsed on
+ * every request; history and mutation ids live beside them only for sessions that change.
+ * The store is bounded in sessions (`max`) and in bytes (`maxBytes`), so a flood of writers
+ * evicts the longest-idle sessions instead of exhausting the heap. Everything happens at once
+ * (`applySync`, `getSync`), but for an asynchronous `check`, which holds the session's later
+ * applies until it is decided.
  */
-import { getHeapStatistics } from 'node:v8';
-import { applyOps, MUTATION_MEMORY, type EndReason, type JsonObject, type Op } from '../../../shared/index.js';
+import {
+  applyOps,
+  cloneJson,
+  MUTATION_MEMORY,
+  type EndReason,
+  type JsonObject,
+  type Op,
+} from '../../../shared/index.js';
+import { logger, warn } from '../../log.js';
 import {
   adoptionWindow,
   assertMayCreate,
@@ -19,86 +29,39 @@ import {
   withEpoch,
   withTimes,
 } from '../common.js';
-import type {
-  ApplyOptions,
-  ApplyResult,
-  DestroyOptions,
-  DeviceNote,
-  SessionStore,
-  StoredPatch,
-  StoredSession,
-  StoreEvent,
-  TouchOptions,
-  UserSession,
+import {
+  DATA,
+  type ApplyOptions,
+  type ApplyResult,
+  type DestroyOptions,
+  type DeviceNote,
+  type SessionStore,
+  type StoredPatch,
+  type StoredSession,
+  type StoreEvent,
+  type TouchOptions,
+  type UserSession,
 } from '../store.js';
 import { BORN_MARK_BYTES, BornMarks } from './born.js';
+import { heapBytes, noteBytes, noteOf, RECORD_OVERHEAD } from './bytes.js';
 import { MutationMemory, PatchHistory } from './history.js';
+import { HotData } from './hot.js';
+import { readMemoryOptions, type MemoryStoreOptions, type MemoryStoreSettings } from './options.js';
 import { SessionTable } from './table.js';
-import { logger, warn } from '../../log.js';
+import { UserIndex } from './users.js';
+
+export type { MemoryStoreOptions };
 
 const debug = logger('memory-store');
 
-// Heap bytes of one record beyond its text: the Map entry, the id string, its table columns.
-const RECORD_OVERHEAD = 200;
-// Heap bytes of a device note beyond its strings: the object and its two slots.
-const NOTE_OVERHEAD = 40;
+// Sessions kept parsed at once (most recently used); the rest are parsed when read.
+const HOT_SESSIONS = 1024;
 
-// A copy of a device note that keeps only its non-empty strings (the caller's object is not
-// ours to hold), or undefined when it says nothing.
-function noteOf(device: DeviceNote): DeviceNote | undefined {
-  const note: DeviceNote = {};
-  if (typeof device.userAgent === 'string' && device.userAgent !== '') note.userAgent = device.userAgent;
-  if (typeof device.ip === 'string' && device.ip !== '') note.ip = device.ip;
-  return note.userAgent === undefined && note.ip === undefined ? undefined : note;
-}
-
-const noteBytes = (note: DeviceNote | undefined): number =>
-  note ? NOTE_OVERHEAD + (note.userAgent?.length ?? 0) + (note.ip?.length ?? 0) : 0;
-
-/** Options of {@link MemoryStore}. */
-export interface MemoryStoreOptions {
-  /**
-   * Most sessions kept; a new one past it evicts the longest-idle session (its mirrors get
-   * `session:ended { reason: 'evicted' }`, and a warning is printed once). Default 100 000
-   * (about 20 MB of small sessions); `Infinity` for no bound.
-   */
-  max?: number;
-  /**
-   * Most heap bytes the store's bookkeeping may take: record text, patch history, remembered
-   * mutation ids and born marks (counted as string lengths plus a fixed overhead each). Past
-   * it the store drops patch history first, then evicts the longest-idle sessions, then the
-   * oldest born marks (refusing adoption of ids issued before them). Default: a quarter of
-   * this process's heap limit (`v8.getHeapStatistics().heap_size_limit / 4`).
-   */
-  maxBytes?: number;
-  /** How often expired sessions are swept, in ms (an unref'd timer). Default 60 000. */
-  sweepInterval?: number;
-  /** Patches kept per session for `since` (reconnecting mirrors). Default 32. */
-  history?: number;
-  /** Patches kept over all sessions; the least recently changed sessions lose theirs first. Default 4096. */
-  historyTotal?: number;
-  /**
-   * After this many ms without activity a session's patch history and remembered mutation
-   * ids are dropped (a mirror coming back later gets the full data instead). Default 15 min.
-   */
-  forgetAfter?: number;
-  /** The clock in epoch ms. For tests. Default `Date.now`. */
-  now?: () => number;
-}
-
-function positive(name: string, value: unknown, fallback: number, allowZero = false): number {
-  if (value === undefined) return fallback;
-  const ok =
-    typeof value === 'number' &&
-    !Number.isNaN(value) &&
-    (allowZero ? value >= 0 : value > 0) &&
-    (Number.isInteger(value) || value === Infinity);
-  if (!ok)
-    throw new TypeError(
-      `session-sync: MemoryStore option "${name}" must be a ${allowZero ? 'non-negative' : 'positive'} integer`,
-    );
-  return value;
-}
+// A copy of the ops for the feed and the history: the caller's objects are not the store's.
+const copyOps = (ops: readonly Op[]): Op[] =>
+  ops.map((op) =>
+    op.op === 'set' ? { op: 'set', path: [...op.path], value: cloneJson(op.value) } : { ...op, path: [...op.path] },
+  );
 
 /**
  * Sessions in this process's memory, with idle and absolute expiry, bounds in sessions and
@@ -112,18 +75,17 @@ function positive(name: string, value: unknown, fallback: number, allowZero = fa
  */
 export class MemoryStore implements SessionStore {
   private readonly table = new SessionTable();
-  private readonly users = new Map<string, Set<string>>();
+  private readonly hot = new HotData(HOT_SESSIONS);
+  private readonly users = new UserIndex();
   private readonly listeners = new Set<(event: StoreEvent) => void>();
   private readonly history: PatchHistory;
   private readonly mutations = new MutationMemory(MUTATION_MEMORY);
   private readonly born = new BornMarks();
   // Applies waiting behind one whose asynchronous `check` is running, per session.
   private readonly queue = new KeyedQueue();
-  private readonly max: number;
-  private readonly maxBytes: number;
+  private readonly settings: MemoryStoreSettings;
   private textBytes = 0;
   private notesBytes = 0;
-  private readonly forgetAfter: number;
   private readonly now: () => number;
   private timer: ReturnType<typeof setInterval> | undefined;
   private warnedFull = false;
@@ -133,23 +95,10 @@ export class MemoryStore implements SessionStore {
    * @throws TypeError naming a bad option
    */
   constructor(options: MemoryStoreOptions = {}) {
-    if (options === null || typeof options !== 'object')
-      throw new TypeError('session-sync: MemoryStore options must be an object');
-    this.max = positive('max', options.max, 100_000);
-    this.maxBytes = positive('maxBytes', options.maxBytes, Math.floor(getHeapStatistics().heap_size_limit / 4));
-    const sweepInterval = positive('sweepInterval', options.sweepInterval, 60_000);
-    if (sweepInterval === Infinity)
-      throw new TypeError('session-sync: MemoryStore option "sweepInterval" must be finite');
-    this.history = new PatchHistory(
-      positive('history', options.history, 32, true),
-      positive('historyTotal', options.historyTotal, 4096, true),
-    );
-    this.forgetAfter = positive('forgetAfter', options.forgetAfter, 15 * 60_000, true);
-    if (options.now !== undefined && typeof options.now !== 'function') {
-      throw new TypeError('session-sync: MemoryStore option "now" must be a function');
-    }
-    this.now = options.now ?? Date.now;
-    this.timer = setInterval(() => this.sweep(), sweepInterval);
+    this.settings = readMemoryOptions(options);
+    this.history = new PatchHistory(this.settings.history, this.settings.historyTotal);
+    this.now = this.settings.now;
+    this.timer = setInterval(() => this.sweep(), this.settings.sweepInterval);
     this.timer.unref();
   }
 
@@ -163,8 +112,9 @@ export class MemoryStore implements SessionStore {
   }
 
   /**
-   * The heap bytes the store counts against `maxBytes`: record text, history, mutation ids
-   * and born marks, each as its string length plus a fixed overhead.
+   * The heap bytes the store counts against `maxBytes`: record text, the parsed copies,
+   * history, mutation ids and born marks, each as the heap bytes of its characters (two per
+   * character for text outside Latin-1, as V8 keeps it) plus a fixed overhead.
    *
    * @returns the estimate
    */
@@ -173,6 +123,7 @@ export class MemoryStore implements SessionStore {
       this.textBytes +
       this.notesBytes +
       this.table.size * RECORD_OVERHEAD +
+      this.hot.bytes +
       this.history.bytes +
       this.mutations.bytes +
       this.born.size * BORN_MARK_BYTES
@@ -183,16 +134,19 @@ export class MemoryStore implements SessionStore {
    * The session, or undefined when there is none; an expired one is removed now.
    *
    * @param id - the session id
-   * @returns a copy of the data, the version and the user (epoch and idle deadline as
-   *   non-enumerable `epoch` / `expires`)
+   * @returns a copy of the data, the version, the user, and the times (`TIMES`)
    */
   async get(id: string): Promise<StoredSession | undefined> {
+    const found = this.getSync(id);
+    if (found) found.data = cloneJson(found.data);
+    return found;
+  }
+
+  /** {@inheritDoc SessionStore.getSync} */
+  getSync(id: string): StoredSession | undefined {
     const slot = this.live(id, this.now());
     if (slot < 0) return undefined;
-    const found: StoredSession = {
-      data: JSON.parse(this.table.text(slot)) as JsonObject,
-      version: this.table.version(slot),
-    };
+    const found: StoredSession = { data: this.dataOf(id, slot), version: this.table.version(slot) };
     const user = this.table.user(slot);
     if (user !== undefined) found.user = user;
     return withTimes(found, this.times(slot));
@@ -212,8 +166,7 @@ export class MemoryStore implements SessionStore {
 
   /**
    * Applies ops atomically (see {@link SessionStore.apply}); the change is stored and
-   * published to every subscriber before the promise resolves. An asynchronous `check`
-   * holds the session's later applies until it is decided.
+   * published to every subscriber before the promise resolves.
    *
    * @param id - the session id
    * @param ops - the change
@@ -221,12 +174,17 @@ export class MemoryStore implements SessionStore {
    * @returns the version, the ops as applied, whether anything changed
    * @throws SessionSyncError `invalid`, `too_large` or `ended`, or what `check` threw; nothing is stored then
    */
-  apply(id: string, ops: readonly Op[], options: ApplyOptions): Promise<ApplyResult> {
-    return this.queue.run(id, () => this.applyNow(id, ops, options));
+  async apply(id: string, ops: readonly Op[], options: ApplyOptions): Promise<ApplyResult> {
+    return this.applySync(id, ops, options);
+  }
+
+  /** {@inheritDoc SessionStore.applySync} */
+  applySync(id: string, ops: readonly Op[], options: ApplyOptions): ApplyResult | Promise<ApplyResult> {
+    return this.queue.runSync(id, () => this.applyNow(id, ops, options));
   }
 
   // Synchronous unless `check` answers with a promise: then the rest runs once it settles,
-  // while `apply` holds this session's later applies behind it.
+  // while the session's later applies wait behind it.
   private applyNow(id: string, ops: readonly Op[], options: ApplyOptions): ApplyResult | Promise<ApplyResult> {
     const now = this.now();
     const slot = this.live(id, now);
@@ -239,7 +197,7 @@ export class MemoryStore implements SessionStore {
       }
     }
     if (slot < 0) assertMayCreate(options, { born: this.born.has(id, now), watermark: this.born.watermark, now });
-    const before: JsonObject = slot >= 0 ? (JSON.parse(this.table.text(slot)) as JsonObject) : {};
+    const before: JsonObject = slot >= 0 ? this.dataOf(id, slot) : {};
     const { data, changed } = applyOps(before, ops);
     if (!changed) {
       // Activity all the same; but no record for a visitor whose write changed nothing.
@@ -253,13 +211,16 @@ export class MemoryStore implements SessionStore {
     assertSize(text, options.maxSize);
     const user = userAfter(options, data);
     const verdict = runCheck(options, { before, after: data, text });
-    if (!(verdict instanceof Promise)) return this.store(id, slot, ops, options, text, user);
+    if (!(verdict instanceof Promise)) return this.store(id, slot, ops, options, data, text, user);
     const version = slot >= 0 ? this.table.version(slot) : 0;
     return verdict.then(() => {
       // Only an end can have happened meanwhile (applies of this id wait): never revive it.
-      const again = this.live(id, this.now());
+      const now = this.now();
+      const again = this.live(id, now);
       if (again !== slot || (slot >= 0 && this.table.version(slot) !== version)) throw endedError();
-      return this.store(id, slot, ops, options, text, user);
+      // A creation is decided again: the id may have been ended meanwhile without a record.
+      if (slot < 0) assertMayCreate(options, { born: this.born.has(id, now), watermark: this.born.watermark, now });
+      return this.store(id, slot, ops, options, data, text, user);
     });
   }
 
@@ -269,6 +230,7 @@ export class MemoryStore implements SessionStore {
     existing: number,
     ops: readonly Op[],
     options: ApplyOptions,
+    data: JsonObject,
     text: string,
     user: string | undefined,
   ): ApplyResult {
@@ -286,19 +248,25 @@ export class MemoryStore implements SessionStore {
     }
     const base = table.version(slot);
     const version = base + 1;
-    this.textBytes += text.length - table.text(slot).length;
+    this.textBytes += heapBytes(text) - heapBytes(table.text(slot));
     table.write(slot, text, version);
+    this.hot.put(id, data, text);
     this.renew(id, slot, now, options.ttl);
     if (options.device) this.note(id, slot, options.device);
-    if (options.user) this.index(id, slot, user);
+    if (options.user) {
+      this.users.move(id, table.user(slot), user);
+      table.setUser(slot, user);
+    }
     if (mutation !== undefined) this.mutations.remember(id, mutation, version);
     // The feed carries what JSON carries (as from RedisStore), and no one else's objects.
-    const applied = JSON.parse(JSON.stringify(ops)) as Op[];
+    const applied = copyOps(ops);
     const patch: StoredPatch =
       mutation === undefined ? { version, base, ops: applied } : { version, base, ops: applied, mutation };
     this.history.append(id, patch);
     const times = this.times(slot);
-    this.publish(withEpoch({ type: 'change', id, ...patch }, epoch));
+    const event = withEpoch({ type: 'change', id, ...patch }, epoch);
+    event[DATA] = data; // frozen by `hot.put`
+    this.publish(event);
     this.keepWithinBytes(id);
     return withTimes({ version, ops: applied, changed: true }, times);
   }
@@ -326,7 +294,7 @@ export class MemoryStore implements SessionStore {
    *
    * @param id - the session id
    * @param reason - why it ends
-   * @param options - `announceAfter`
+   * @param options - `announceAfter`, `adoptableUntil`
    * @returns whether there was a live record
    */
   async destroy(id: string, reason: EndReason, options: DestroyOptions = {}): Promise<boolean> {
@@ -339,18 +307,19 @@ export class MemoryStore implements SessionStore {
    *
    * @param id - the session id
    * @param reason - why it ends
-   * @param options - `announceAfter`
+   * @param options - `announceAfter`, `adoptableUntil`
    * @returns the record as it was, or undefined when there was none
    */
   async take(id: string, reason: EndReason, options: DestroyOptions = {}): Promise<StoredSession | undefined> {
-    const slot = this.live(id, this.now());
-    let found: StoredSession | undefined;
-    if (slot >= 0) {
-      found = { data: JSON.parse(this.table.text(slot)) as JsonObject, version: this.table.version(slot) };
-      const user = this.table.user(slot);
-      if (user !== undefined) found.user = user;
-      withTimes(found, this.times(slot));
-      this.remove(id, slot, reason);
+    const found = this.getSync(id);
+    if (found) this.remove(id, this.table.find(id), reason);
+    // An id that never had a record may still be adoptable: it ends here all the same.
+    const until = options.adoptableUntil;
+    if (until !== undefined && until > this.now() && !this.born.has(id, this.now())) {
+      this.born.mark(id, until);
+      this.born.ended(id, reason);
+      // Marks made this way count against maxBytes like any other (a flood of sign-outs).
+      this.keepWithinBytes(id);
     }
     const event: StoreEvent = { type: 'end', id, reason };
     if (options.announceAfter) {
@@ -385,7 +354,7 @@ export class MemoryStore implements SessionStore {
    * @returns `{ id, version, lastActive, createdAt, device? }` for each; times in epoch ms
    */
   async sessionsOf(user: string): Promise<UserSession[]> {
-    const ids = this.users.get(user);
+    const ids = this.users.of(user);
     if (!ids) return [];
     const now = this.now();
     const table = this.table;
@@ -437,7 +406,7 @@ export class MemoryStore implements SessionStore {
       if (now >= table.expires(slot)) {
         this.expire(id, slot);
         removed++;
-      } else if (now - table.active(slot) >= this.forgetAfter) {
+      } else if (now - table.active(slot) >= this.settings.forgetAfter) {
         this.history.forget(id);
         this.mutations.forget(id);
       }
@@ -468,6 +437,17 @@ export class MemoryStore implements SessionStore {
     return slot;
   }
 
+  // The session's data: its parsed copy, or parsed from its text now (and kept).
+  private dataOf(id: string, slot: number): JsonObject {
+    const kept = this.hot.get(id);
+    if (kept) return kept;
+    const text = this.table.text(slot);
+    const data = JSON.parse(text) as JsonObject;
+    this.hot.put(id, data, text);
+    this.keepWithinBytes(id);
+    return data;
+  }
+
   private times(slot: number): { epoch: number; expires: number } {
     return { epoch: this.table.epoch(slot), expires: this.table.expires(slot) };
   }
@@ -478,21 +458,22 @@ export class MemoryStore implements SessionStore {
   }
 
   private makeRoom(now: number): void {
-    while (this.table.size >= this.max) {
+    while (this.table.size >= this.settings.max) {
       const [id, slot] = this.table.oldest()!;
       if (now >= this.table.expires(slot)) this.expire(id, slot);
-      else this.evict(id, slot, `MemoryStore holds its maximum of ${this.max} sessions`);
+      else this.evict(id, slot, `MemoryStore holds its maximum of ${this.settings.max} sessions`);
     }
   }
 
-  // Past `maxBytes`: history goes first (a mirror coming back gets the whole data instead),
-  // then the longest-idle sessions (never the one just written), then the oldest born marks.
+  // Past `maxBytes`: the parsed copies and the history go first (they are only speed: a
+  // mirror coming back gets the whole data instead), then the longest-idle sessions (never the
+  // one just written), then the oldest born marks.
   private keepWithinBytes(keep: string): void {
-    while (this.bytes > this.maxBytes) {
-      if (this.history.dropOldest()) continue;
+    while (this.bytes > this.settings.maxBytes) {
+      if (this.hot.dropOldest() || this.history.dropOldest()) continue;
       const oldest = this.table.oldest();
       if (oldest && oldest[0] !== keep) {
-        this.evict(oldest[0], oldest[1], `MemoryStore holds its maximum of ${this.maxBytes} bytes`);
+        this.evict(oldest[0], oldest[1], `MemoryStore holds its maximum of ${this.settings.maxBytes} bytes`);
         continue;
       }
       if (!this.born.dropOldest()) return;
@@ -508,25 +489,6 @@ export class MemoryStore implements SessionStore {
     this.publish({ type: 'end', id, reason: 'evicted' });
   }
 
-  /** Moves a session between user sets (`user` undefined: it belongs to no one). */
-  private index(id: string, slot: number, user: string | undefined): void {
-    const previous = this.table.user(slot);
-    if (previous === user) return;
-    if (previous !== undefined) this.unindex(id, previous);
-    this.table.setUser(slot, user);
-    if (user === undefined) return;
-    let ids = this.users.get(user);
-    if (!ids) this.users.set(user, (ids = new Set()));
-    ids.add(id);
-  }
-
-  private unindex(id: string, user: string): void {
-    const ids = this.users.get(user);
-    if (!ids) return;
-    ids.delete(id);
-    if (ids.size === 0) this.users.delete(user);
-  }
-
   // The note sits in its own column, beside the data: no version, no history, no event.
   private note(id: string, slot: number, device: DeviceNote): void {
     const note = noteOf(device);
@@ -537,11 +499,11 @@ export class MemoryStore implements SessionStore {
   }
 
   private remove(id: string, slot: number, reason: EndReason): void {
-    const user = this.table.user(slot);
-    this.textBytes -= this.table.text(slot).length;
+    this.users.move(id, this.table.user(slot), undefined);
+    this.textBytes -= heapBytes(this.table.text(slot));
     this.notesBytes -= noteBytes(this.table.device(slot));
     this.table.remove(id, slot);
-    if (user !== undefined) this.unindex(id, user);
+    this.hot.drop(id);
     this.history.forget(id);
     this.mutations.forget(id);
     this.born.ended(id, reason);

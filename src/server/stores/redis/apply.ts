@@ -25,7 +25,7 @@ import {
   type Op,
 } from '../../../shared/index.js';
 import { adoptionWindow, assertSize, duplicateAnswer, endedError, runCheck, userAfter, withTimes } from '../common.js';
-import type { ApplyOptions, ApplyResult, ChangeEvent, DeviceNote, StoredPatch } from '../store.js';
+import type { ApplyOptions, ApplyResult, DeviceNote, StoredPatch } from '../store.js';
 import type { StoreContext } from './client.js';
 import { sessionKeys } from './keys.js';
 import { APPLY, runScript } from './scripts.js';
@@ -124,7 +124,8 @@ export async function applyChange(
     const patch: StoredPatch = { version: base + 1, base, ops: [...ops] };
     if (options.mutation !== undefined) patch.mutation = options.mutation;
     const epoch = Date.now();
-    const event: ChangeEvent = base === 0 ? { type: 'change', id, ...patch, epoch } : { type: 'change', id, ...patch };
+    // The published JSON names the creation time `epoch`; the feed reads it into TIMES.
+    const event = base === 0 ? { type: 'change', id, ...patch, epoch } : { type: 'change', id, ...patch };
     const setUser = changed && options.user !== undefined;
     const user = setUser ? (userAfter(options, data) ?? '') : '';
     // Before the apply that names the user: the invariant of user-index.ts. A record that

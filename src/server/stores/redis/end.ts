@@ -54,7 +54,13 @@ export class SessionEnds {
         client,
         DESTROY,
         [keys.record, keys.history, keys.mutations, keys.order, keys.tombstone, keys.born],
-        [TOMBSTONE_MS, this.ctx.channel, defer ? '' : event, reason],
+        [
+          TOMBSTONE_MS,
+          this.ctx.channel,
+          defer ? '' : event,
+          reason,
+          Math.max(0, Math.ceil((options.adoptableUntil ?? 0) - Date.now())),
+        ],
       ),
     )) as [number, string, string, string, string, string];
     if (defer) {

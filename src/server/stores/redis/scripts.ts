@@ -135,12 +135,15 @@ return 1
 
 /**
  * Deletes every key of a session, leaves a tombstone, records the reason in the born key
- * (when the id has one), and publishes the end event now unless it is deferred ('' =
- * deferred). The tombstone holds the reason once the end is announced ('pending' until
- * then), so an expiry watcher whose feed missed the announcement can still end its sockets
- * with the right reason. The user index is Node's to tidy (another slot).
+ * (when the id has one, or for ARGV[5] ms when that is longer: an id ended while its
+ * adoption window is open, record or not, can never be adopted), and publishes the end event
+ * now unless it is deferred ('' = deferred). The tombstone holds the reason once the end is
+ * announced ('pending' until then), so an expiry watcher whose feed missed the announcement
+ * can still end its sockets with the right reason. The user index is Node's to tidy (another
+ * slot).
  * KEYS: record, history, mutations, order, tombstone, born.
- * ARGV: 1 tombstone ms, 2 channel, 3 event text or '', 4 reason.
+ * ARGV: 1 tombstone ms, 2 channel, 3 event text or '', 4 reason, 5 ms left of the id's
+ * adoption window ('0' when unknown or closed).
  * Answers `{ existed 1|0, data text, version, user, epoch, now }` of the record as it was.
  */
 export const DESTROY = script(
@@ -150,8 +153,8 @@ local existed = redis.call('EXISTS', KEYS[1])
 local was = redis.call('HMGET', KEYS[1], 'd', 'v', 'u', 'c')
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 redis.call('SET', KEYS[5], ARGV[3] ~= '' and ARGV[4] or 'pending', 'PX', ARGV[1])
-local left = redis.call('PTTL', KEYS[6])
-if left > 0 then redis.call('SET', KEYS[6], ARGV[4], 'PX', left) end
+local left = math.max(redis.call('PTTL', KEYS[6]), tonumber(ARGV[5]))
+if left > 0 then redis.call('SET', KEYS[6], ARGV[4], 'PX', int(left)) end
 if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return {existed, was[1] or '', was[2] or '', was[3] or '', was[4] or '', int(now)}
 `,
