@@ -134,6 +134,44 @@ spread.run();
 
 // ---
 
+const lost = suite('on a cluster, a change the feed never carried is caught up from the history, once');
+
+lost('a version written behind the feed reaches a watching store; its late copy on the feed is dropped', async () => {
+  const [a, b] = [await node(), await node()];
+  const heard: StoreEvent[] = [];
+  b.subscribe((e) => heard.push(e));
+  const raw = new Cluster((await cluster()).nodes);
+  try {
+    const id = newId();
+    await a.apply(id, [set(['n'], 1)], LIFETIMES);
+    await until(() => heard.length === 1, 'version 1 on B');
+    const release = b.watch(id, 1);
+    // Version 2 stored with its history entry and no publish, as when a message is lost.
+    const patch = { version: 2, base: 1, ops: [set(['n'], 2)] };
+    await raw.hset(`session-sync:s:{${id}}`, 'd', JSON.stringify({ n: 2 }), 'v', '2');
+    await raw.rpush(`session-sync:h:{${id}}`, JSON.stringify(patch));
+    await until(() => heard.length === 2, 'version 2 caught up on B');
+    assert.equal(heard[1], { type: 'change', id, ...patch });
+    // The copy the feed would have carried, arriving late: not delivered again.
+    await raw.publish('session-sync:events', JSON.stringify({ type: 'change', id, ...patch }));
+    await a.apply(id, [set(['n'], 3)], LIFETIMES);
+    await until(() => heard.length >= 3, 'version 3 on B');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(
+      heard.map((e) => (e.type === 'change' ? e.version : -1)),
+      [1, 2, 3],
+    );
+    release();
+  } finally {
+    raw.disconnect();
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+lost.run();
+
+// ---
+
 const apps = suite('two app nodes on one Redis Cluster share sessions live');
 
 apps.after(async () => {
