@@ -2,7 +2,7 @@
 // The benchmarks, side by side: `npm run bench` (full) or `npm run bench -- --quick` (< 90 s).
 // Contenders run in the same run, alternating; servers pinned to core 0 and load to core 1
 // where taskset exists. Results: bench/results/latest.json and a markdown table on stdout.
-//   --only=http,propagation,lost,memory,fanout,size,stores,devices,http-redis   run a subset
+//   --only=http,propagation,lost,memory,fanout,size,stores,devices,http-redis,cluster   run a subset
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -35,6 +35,7 @@ const { lostUpdatesBench } = await import('./scenarios/lost-updates.mjs');
 const { fanoutBench } = await import('./scenarios/fanout.mjs');
 const { storesBench } = await import('./scenarios/stores.mjs');
 const { devicesBench } = await import('./scenarios/devices.mjs');
+const { clusterBench } = await import('./scenarios/cluster.mjs');
 const { memoryBench, sizeBench } = await import('./scenarios/external.mjs');
 
 let redis;
@@ -62,6 +63,7 @@ try {
   await step('size', () => sizeBench());
   await step('stores', () => storesBench({ quick, redisUrl: redis?.url }));
   await step('devices', () => devicesBench({ quick, redisUrl: redis?.url }));
+  if (redis) await step('cluster', () => clusterBench({ quick }));
   // The Redis pair is left out of --quick (it would not fit in 90 s) unless asked for by name.
   if (redis && (!quick || only?.includes('http-redis')))
     await step('http-redis', () => httpBench({ quick, redisUrl: redis.url }));
@@ -217,6 +219,28 @@ if (dv) {
     `req.session.devices() for a user with ${dv.sessions} sessions (ms, median / p99 of ${dv.calls})`,
     dv.redis ? `RedisStore ${dv.redis.medianMs} / ${dv.redis.p99Ms}` : 'RedisStore: n/a',
     `MemoryStore ${dv.memory.medianMs} / ${dv.memory.p99Ms}`,
+    'report',
+  ]);
+}
+const cl = results.cluster;
+if (cl) {
+  rows.push([
+    `Redis Cluster, ${cl.primaries} primaries: store apply throughput, concurrency ${cl.concurrency} (ops/s)`,
+    `${cl.clusterAppliesPerSec}`,
+    `one Redis ${cl.singleAppliesPerSec}`,
+    'report',
+  ]);
+  const one = results.propagation?.redis?.crossNode;
+  rows.push([
+    'Propagation on Redis Cluster, write on node A → socket on node B (p50 / p99 ms)',
+    `${cl.crossNode.p50} / ${cl.crossNode.p99}`,
+    one ? `one Redis ${one.p50} / ${one.p99}` : 'one Redis: see the propagation row',
+    'report',
+  ]);
+  rows.push([
+    'Pub/sub hop on the cluster, classic PUBLISH (the feed) vs sharded SPUBLISH (p50 / p99 ms)',
+    `${cl.pubsubHop.classic.p50} / ${cl.pubsubHop.classic.p99}`,
+    `sharded ${cl.pubsubHop.sharded.p50} / ${cl.pubsubHop.sharded.p99}`,
     'report',
   ]);
 }

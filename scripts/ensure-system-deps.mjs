@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The system programs the test suite needs: redis-server (RedisStore tests start their own on a
-// free loopback port) and Debian's Chromium at /usr/bin/chromium (e2e tests drive it with
-// playwright-core; no downloaded browsers). Tests that need them never skip silently, so a
+// The system programs the test suite needs: redis-server and redis-cli (RedisStore tests start
+// their own servers and clusters on free loopback ports) and Debian's Chromium at
+// /usr/bin/chromium (e2e tests drive it with playwright-core; no downloaded browsers). Tests that need them never skip silently, so a
 // missing one is installed here (as root) or named with the exact command (otherwise).
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -29,6 +29,8 @@ function executable(file) {
 
 const missing = [];
 if (!onPath('redis-server')) missing.push('redis-server');
+// redis-cli joins the test clusters (`redis-cli --cluster create`); Debian ships it in redis-tools.
+if (!onPath('redis-cli')) missing.push('redis-tools');
 if (!executable('/usr/bin/chromium')) missing.push('chromium');
 if (missing.length === 0) process.exit(0);
 

@@ -25,7 +25,7 @@ export { SessionHandle } from './engine/handle.js';
 export type { SynchronizeOptions } from './engine/seed.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js';
 export { RedisStore, type RedisStoreOptions, type RedisStoreTarget } from './stores/redis/redis-store.js';
-export type { RedisClientLike, RedisClientOptions } from './stores/redis/ioredis.js';
+export type { RedisClientLike, RedisClientOptions, RedisClusterNode } from './stores/redis/ioredis.js';
 export type * from './stores/store.js';
 export { TIMES } from './stores/store.js';
 export {

@@ -56,6 +56,8 @@ export interface NodesOptions {
   options?: SessionSyncOptions;
   /** RedisStore options of every node (default `watchInterval: 50` so expiry tests are quick). */
   store?: RedisStoreOptions;
+  /** Makes each node's store instead of `redisUrl` (a RedisStore on a Redis Cluster, say). */
+  makeStore?: () => RedisStore;
 }
 
 /** Options of {@link Nodes.connect}. */
@@ -129,7 +131,9 @@ function buildApp(sync: SessionSync): Express {
 
 async function startNode(name: string, options: NodesOptions): Promise<AppNode> {
   const { redisUrl } = options;
-  const store = redisUrl ? new RedisStore({ url: redisUrl }, { watchInterval: 50, ...options.store }) : undefined;
+  const store =
+    options.makeStore?.() ??
+    (redisUrl ? new RedisStore({ url: redisUrl }, { watchInterval: 50, ...options.store }) : undefined);
   const sync = createSessionSync({ secret, ...options.options, ...(store ? { store } : {}) });
   // A node takes traffic only once it hears the other nodes' changes.
   await sync.ready();
@@ -194,7 +198,8 @@ async function startNode(name: string, options: NodesOptions): Promise<AppNode> 
  */
 export async function startNodes(options: NodesOptions): Promise<Nodes> {
   const count = options.count ?? 2;
-  if (!options.redisUrl && count > 1) throw new TypeError('startNodes: more than one node needs redisUrl');
+  if (!options.redisUrl && !options.makeStore && count > 1)
+    throw new TypeError('startNodes: more than one node needs redisUrl or makeStore');
   const nodes: AppNode[] = [];
   try {
     for (let i = 0; i < count; i++) nodes.push(await startNode(String.fromCharCode(65 + i), options));

@@ -23,6 +23,8 @@ export interface TestRedis {
 export interface StartRedisOptions {
   /** Persist with an append-only file (fsync always) in a temp dir, so a restart keeps data. */
   appendonly?: boolean;
+  /** A command the server runs under, e.g. `['taskset', '-c', '0']` (the benchmarks pin servers). */
+  wrap?: string[];
 }
 
 const INSTALL = 'sudo apt-get install -y redis-server';
@@ -40,7 +42,12 @@ function installExitHook(): void {
   });
 }
 
-function freePort(): Promise<number> {
+/**
+ * A free TCP port on 127.0.0.1 (closed again before it is returned).
+ *
+ * @returns the port
+ */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -53,7 +60,13 @@ function freePort(): Promise<number> {
   });
 }
 
-function ping(port: number): Promise<boolean> {
+/**
+ * Whether a Redis answers PING on a loopback port.
+ *
+ * @param port - the port
+ * @returns true on +PONG
+ */
+export function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     let answer = '';
@@ -71,7 +84,8 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-function assertInstalled(): void {
+/** Throws with the install command when redis-server is missing. */
+export function assertInstalled(): void {
   const probe = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
   if (probe.error || probe.status !== 0) {
     throw new Error(`redis-server is not installed (the Redis tests need a real one); install it with: ${INSTALL}`);
@@ -116,7 +130,14 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
   let child: ChildProcess | undefined;
 
   async function start(): Promise<void> {
-    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const wrap = options.wrap ?? [];
+    const proc = spawn(
+      wrap[0] ?? 'redis-server',
+      [...(wrap.length ? [...wrap.slice(1), 'redis-server'] : []), ...args],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child = proc;
     children.add(proc);
     let output = '';

@@ -150,3 +150,70 @@ export function withEpoch(event: ChangeEvent, epoch: number | undefined): Change
 export function duplicateAnswer(version: number): ApplyResult {
   return { version, ops: [], changed: false, duplicate: true };
 }
+
+/**
+ * Runs the work of one key (a session id) one at a time, in call order; different keys run
+ * side by side. Both stores hold a session's applies behind one still deciding (an
+ * asynchronous `check`, a Redis round trip), so a node never races itself.
+ */
+export class KeyedQueue {
+  // The settled tail of each key's chain (never rejects), removed once nothing waits behind it.
+  private readonly tails = new Map<string, Promise<void>>();
+
+  /**
+   * Runs `task` after everything queued for `key`. When nothing is queued it runs at once,
+   * synchronously: a task that answers without a promise is not queued at all (MemoryStore's
+   * fast path), one that answers a promise holds the key until it settles.
+   *
+   * @param key - what the work is about
+   * @param task - the work
+   * @returns what `task` answers (rejected when it throws)
+   * @example
+   * queue.run(id, () => this.applyNow(id, ops, options))
+   */
+  run<T>(key: string, task: () => T | Promise<T>): Promise<T> {
+    try {
+      return Promise.resolve(this.runSync(key, task));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * {@link KeyedQueue.run}, but a task that runs at once and answers without a promise
+   * answers synchronously (and a throw is thrown): MemoryStore's `applySync`.
+   *
+   * @param key - what the work is about
+   * @param task - the work
+   * @returns what `task` answers, or the promise of it when it waited or is asynchronous
+   * @example
+   * return queue.runSync(id, () => this.applyNow(id, ops, options))
+   */
+  runSync<T>(key: string, task: () => T | Promise<T>): T | Promise<T> {
+    const tail = this.tails.get(key);
+    if (tail) return this.hold(key, tail.then(task));
+    const result = task();
+    return result instanceof Promise ? this.hold(key, result) : result;
+  }
+
+  /**
+   * Resolves once every task queued so far has settled.
+   *
+   * @returns when idle
+   */
+  async idle(): Promise<void> {
+    await Promise.all([...this.tails.values()]);
+  }
+
+  private hold<T>(key: string, work: Promise<T>): Promise<T> {
+    const tail = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return work;
+  }
+}

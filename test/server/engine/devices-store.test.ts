@@ -183,7 +183,7 @@ hash('notes are fields ua / ip of {prefix}s:{id}, and refreshing them adds no ke
   try {
     const id = newId();
     await store.apply(id, [set(['user'], { id: 'u' })], { ...LIFETIMES, device: MAC });
-    const fields = await client.hgetall(`${prefix}s:${id}`);
+    const fields = await client.hgetall(`${prefix}s:{${id}}`);
     assert.is(fields.ua, MAC.userAgent);
     assert.is(fields.ip, MAC.ip);
     assert.is(fields.d, JSON.stringify({ user: { id: 'u' } }), 'the data text holds no note');
@@ -193,11 +193,11 @@ hash('notes are fields ua / ip of {prefix}s:{id}, and refreshing them adds no ke
       await store.apply(id, [set(['user'], { id: 'u' })], { ...LIFETIMES, device: i % 2 ? PHONE : MAC });
     }
     assert.equal((await client.keys(`${prefix}*`)).sort(), keys, 'no new key');
-    assert.is(await client.hget(`${prefix}s:${id}`, 'ua'), MAC.userAgent);
+    assert.is(await client.hget(`${prefix}s:{${id}}`, 'ua'), MAC.userAgent);
     await store.touch(id, 60_000, { device: PHONE });
-    assert.is(await client.hget(`${prefix}s:${id}`, 'ip'), null, 'a note without an IP drops the field');
+    assert.is(await client.hget(`${prefix}s:{${id}}`, 'ip'), null, 'a note without an IP drops the field');
     await store.destroy(id, 'destroyed');
-    assert.is(await client.exists(`${prefix}s:${id}`), 0);
+    assert.is(await client.exists(`${prefix}s:{${id}}`), 0);
   } finally {
     client.disconnect();
     await store.close();

@@ -192,7 +192,7 @@ for (const kind of KINDS) {
           const { id, sockets } = await visitor(s, { prefs: 'plain' });
           const onB = sockets.filter((_, i) => i >= 2);
           // Behind every node's back: the stored prefs become an object, with no event published.
-          const [key] = await raw.keys(`*s:${id}`);
+          const [key] = await raw.keys(`*s:{${id}}`);
           const version = Number(await raw.hget(key!, 'v'));
           await raw.hset(key!, 'd', JSON.stringify({ prefs: { theme: 'light' } }), 'v', String(version + 1));
           const xss = [

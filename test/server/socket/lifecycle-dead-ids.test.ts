@@ -193,7 +193,7 @@ for (const kind of KINDS) {
         const told = listen(socket);
         assert.ok((await mutate(socket, 'seen', SET('seen'))).ok);
         // The record vanishes without any event (as an expiry nobody announced yet).
-        const keys = await raw.keys(`*s:${id}`);
+        const keys = await raw.keys(`*s:{${id}}`);
         assert.is(keys.length, 1);
         await raw.del(keys[0]!);
         const answer = await mutate(socket, 'late', SET('late'));

@@ -180,7 +180,7 @@ redis(
     // Both expire: the born key with the window, the tombstone after 60 s.
     const sample = ids.slice(0, 100);
     for (const id of sample) {
-      const [bornLeft, tombLeft] = await Promise.all([raw.pttl(`${prefix}b:${id}`), raw.pttl(`${prefix}x:${id}`)]);
+      const [bornLeft, tombLeft] = await Promise.all([raw.pttl(`${prefix}b:{${id}}`), raw.pttl(`${prefix}x:{${id}}`)]);
       assert.ok(bornLeft > 0 && bornLeft <= window, `the born key expires within the window (${bornLeft} ms)`);
       assert.ok(tombLeft > 0 && tombLeft <= 60_000, `the tombstone expires within 60 s (${tombLeft} ms)`);
       assert.is(await store.endOf(id), 'destroyed');

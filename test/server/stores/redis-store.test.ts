@@ -105,7 +105,7 @@ json('[], {}, [[]], long numbers, tiny numbers and unicode survive on both nodes
     const event = feed.events.find((e) => e.id === id) as Extract<StoreEvent, { type: 'change' }>;
     assert.is(JSON.stringify((event.ops[0] as { value: JsonValue }).value), text);
     // The record holds exactly the text Node encoded: Lua never re-encoded it.
-    assert.is(await raw.hget(`session-sync:s:${id}`, 'd'), JSON.stringify({ v: value }));
+    assert.is(await raw.hget(`session-sync:s:{${id}}`, 'd'), JSON.stringify({ v: value }));
     // A later change on B keeps the arrays A wrote.
     await b.apply(id, [set(['v', 'obj', 'k'], [[]])], LIFETIMES);
     const after = (await a.get(id))!.data.v as JsonObject;
@@ -235,58 +235,72 @@ nodes.run();
 
 const layout = suite('the key layout is as documented and every key of a session expires together');
 
-layout('record, history, mutations, order and user keys under the prefix; destroy removes them all', async () => {
-  const prefix = `t${randomBytes(3).toString('hex')}:`;
-  const store = await node((await shared()).url, { prefix });
-  const raw = new Redis((await shared()).url);
-  try {
-    const id = newId();
-    await store.apply(id, [set(['user'], { id: 'ann' })], {
-      ttl: 30_000,
-      absolute: 600_000,
-      mutation: 'm',
-      user: userOf,
-    });
-    const keys = (await raw.keys(`${prefix}*`)).sort();
-    assert.equal(
-      keys,
-      [`${prefix}h:${id}`, `${prefix}m:${id}`, `${prefix}o:${id}`, `${prefix}s:${id}`, `${prefix}u:ann`].sort(),
-    );
-    const record = await raw.hgetall(`${prefix}s:${id}`);
-    assert.equal(Object.keys(record).sort(), ['a', 'c', 'd', 't', 'u', 'v']);
-    assert.is(record.v, '1');
-    assert.is(record.u, 'ann');
-    assert.is(Number(record.a) - Number(record.c), 600_000);
-    for (const key of keys) {
-      const pttl = await raw.pttl(key);
-      assert.ok(pttl > 29_000 && pttl <= 30_000, `${key} expires with the session (${pttl})`);
+layout(
+  "record, history, mutations, order keys carry the session's hash tag, the user index the user's; destroy removes them",
+  async () => {
+    const prefix = `t${randomBytes(3).toString('hex')}:`;
+    const store = await node((await shared()).url, { prefix });
+    const raw = new Redis((await shared()).url);
+    try {
+      const id = newId();
+      await store.apply(id, [set(['user'], { id: 'ann' })], {
+        ttl: 30_000,
+        absolute: 600_000,
+        mutation: 'm',
+        user: userOf,
+      });
+      const keys = (await raw.keys(`${prefix}*`)).sort();
+      const tag = `{${id}}`;
+      assert.equal(
+        keys,
+        [`${prefix}h:${tag}`, `${prefix}m:${tag}`, `${prefix}o:${tag}`, `${prefix}s:${tag}`, `${prefix}u:{ann}`].sort(),
+      );
+      const record = await raw.hgetall(`${prefix}s:${tag}`);
+      assert.equal(Object.keys(record).sort(), ['a', 'c', 'd', 't', 'u', 'v']);
+      assert.is(record.v, '1');
+      assert.is(record.u, 'ann');
+      assert.is(Number(record.a) - Number(record.c), 600_000);
+      for (const key of keys.filter((k) => k.includes(tag))) {
+        const pttl = await raw.pttl(key);
+        assert.ok(pttl > 29_000 && pttl <= 30_000, `${key} expires with the session (${pttl})`);
+      }
+      const indexTtl = await raw.pttl(`${prefix}u:{ann}`);
+      assert.ok(indexTtl > 600_000, `the user index outlives the session's absolute deadline (${indexTtl})`);
+      assert.is(await raw.hget(`${prefix}m:${tag}`, 'm'), '1');
+      assert.ok((await raw.zscore(`${prefix}u:{ann}`, id)) !== null);
+      await store.destroy(id, 'destroyed');
+      assert.equal(await raw.keys(`${prefix}[shmo]:*`), []);
+      assert.is(await raw.exists(`${prefix}x:${tag}`), 1, 'a tombstone is left for the expiry watchers');
+      assert.equal(await store.sessionsOf('ann'), []);
+    } finally {
+      raw.disconnect();
+      await store.close();
     }
-    assert.is(await raw.hget(`${prefix}m:${id}`, 'm'), '1');
-    assert.ok((await raw.zscore(`${prefix}u:ann`, id)) !== null);
-    await store.destroy(id, 'destroyed');
-    assert.equal(await raw.keys(`${prefix}[shmou]:*`), []);
-    assert.is(await raw.exists(`${prefix}x:${id}`), 1, 'a tombstone is left for the expiry watchers');
-  } finally {
-    raw.disconnect();
-    await store.close();
-  }
-});
+  },
+);
 
-layout('the user index is pruned on read: an expired member leaves, a live one stays', async () => {
+layout('the user index is pruned on read: an expired member leaves once past the grace, a live one stays', async () => {
   const prefix = `t${randomBytes(3).toString('hex')}:`;
-  const store = await node((await shared()).url, { prefix });
+  // timeout 200 ms: the grace is 5 × 200 ms.
+  const store = await node((await shared()).url, { prefix, timeout: 200 });
   const raw = new Redis((await shared()).url);
   try {
     const [short, long] = [newId(), newId()];
     await store.apply(short, [set(['user'], { id: 'zed' })], { ttl: 150, absolute: 600_000, user: userOf });
     await store.apply(long, [set(['user'], { id: 'zed' })], { ...LIFETIMES, user: userOf });
     await sleep(300);
-    assert.is(await raw.zcard(`${prefix}u:zed`), 2, 'set members do not expire by themselves');
+    assert.is(await raw.zcard(`${prefix}u:{zed}`), 2, 'set members do not expire by themselves');
     assert.equal(
       (await store.sessionsOf('zed')).map((s) => s.id),
       [long],
     );
-    assert.is(await raw.zcard(`${prefix}u:zed`), 1, 'the expired member was removed');
+    assert.is(await raw.zcard(`${prefix}u:{zed}`), 2, 'within the grace the member stays (never listed)');
+    await sleep(800);
+    assert.equal(
+      (await store.sessionsOf('zed')).map((s) => s.id),
+      [long],
+    );
+    assert.is(await raw.zcard(`${prefix}u:{zed}`), 1, 'the expired member was removed');
   } finally {
     raw.disconnect();
     await store.close();
@@ -308,7 +322,7 @@ client('commands go through the client, pub/sub through a duplicate, close() kee
     const id = newId();
     await store.apply(id, [set(['a'], 1)], LIFETIMES);
     await feed.until(() => feed.events.length === 1, 'the change');
-    assert.is(await mine.hget(`session-sync:s:${id}`, 'v'), '1');
+    assert.is(await mine.hget(`session-sync:s:{${id}}`, 'v'), '1');
   } finally {
     await store.close();
   }
@@ -326,15 +340,19 @@ client("a client with ioredis' keyPrefix keeps the user index consistent", async
   try {
     const id = newId();
     await store.apply(id, [set(['user'], { id: 'kim' })], { ...LIFETIMES, user: userOf });
-    assert.is(await raw.exists(`${kp}session-sync:s:${id}`), 1);
-    assert.is(await raw.exists(`${kp}session-sync:u:kim`), 1);
+    assert.is(await raw.exists(`${kp}session-sync:s:{${id}}`), 1);
+    assert.is(await raw.exists(`${kp}session-sync:u:{kim}`), 1);
     assert.equal(
       (await store.sessionsOf('kim')).map((s) => s.id),
       [id],
     );
     await store.destroy(id, 'destroyed');
     assert.equal(await store.sessionsOf('kim'), []);
-    assert.equal(await raw.keys(`${kp}*u:*`), []);
+    assert.is(
+      await raw.exists(`session-sync:u:{kim}`, `session-sync:s:{${id}}`, `session-sync:x:{${id}}`),
+      0,
+      "no key without the client's keyPrefix",
+    );
   } finally {
     await store.close();
     mine.disconnect();

@@ -23,6 +23,7 @@ import {
   assertSize,
   duplicateAnswer,
   endedError,
+  KeyedQueue,
   runCheck,
   userAfter,
   withEpoch,
@@ -81,7 +82,7 @@ export class MemoryStore implements SessionStore {
   private readonly mutations = new MutationMemory(MUTATION_MEMORY);
   private readonly born = new BornMarks();
   // Applies waiting behind one whose asynchronous `check` is running, per session.
-  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
   private readonly settings: MemoryStoreSettings;
   private textBytes = 0;
   private notesBytes = 0;
@@ -179,26 +180,7 @@ export class MemoryStore implements SessionStore {
 
   /** {@inheritDoc SessionStore.applySync} */
   applySync(id: string, ops: readonly Op[], options: ApplyOptions): ApplyResult | Promise<ApplyResult> {
-    const queued = this.queues.get(id);
-    if (queued)
-      return this.queue(
-        id,
-        queued.then(() => this.applyNow(id, ops, options)),
-      );
-    const result = this.applyNow(id, ops, options);
-    return result instanceof Promise ? this.queue(id, result) : result;
-  }
-
-  private queue<T>(id: string, work: Promise<T>): Promise<T> {
-    const tail = work.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.queues.set(id, tail);
-    void tail.then(() => {
-      if (this.queues.get(id) === tail) this.queues.delete(id);
-    });
-    return work;
+    return this.queue.runSync(id, () => this.applyNow(id, ops, options));
   }
 
   // Synchronous unless `check` answers with a promise: then the rest runs once it settles,

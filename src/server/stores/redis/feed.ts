@@ -1,18 +1,27 @@
 /**
  * The change feed of `RedisStore`: one subscriber connection per node on one node-wide
- * channel (no per-session subscription that a fast first write could beat). ioredis
+ * channel (no per-session subscription that a fast first write could beat). On a Redis
+ * Cluster the channel is a classic one: PUBLISH reaches every node of the cluster, so the
+ * subscriber may sit on any node (ioredis picks one, and another when it fails). ioredis
  * replays the SUBSCRIBE after every reconnect (`autoResubscribe`); events published while
- * the link was down are lost, and the expiry watcher (redis-watch.ts) catches the watched
- * sessions up from the patch history: at once when the channel is subscribed again, and on
- * every check.
+ * the link was down are lost, and the expiry watcher (watch.ts) catches the watched sessions
+ * up from the patch history: at once when the channel is subscribed again, and on its
+ * checks. A message that arrives after its change or end was caught up is dropped here, so
+ * nothing reaches the listeners twice.
  */
 import createDebug from 'debug';
-import type { Redis } from 'ioredis';
 import { END_REASONS, isPlainObject, type EndReason, type Op } from '../../../shared/index.js';
 import { withEpoch } from '../common.js';
 import type { StoreEvent } from '../store.js';
+import type { RedisClient } from './client.js';
 
 const debug = createDebug('session-sync:redis');
+
+// How long a caught-up change or a reported end waits for its late copy from Redis.
+const LATE_COPY_MS = 30_000;
+
+const copyKey = (event: StoreEvent): string =>
+  event.type === 'change' ? `c ${event.id} ${event.version}` : `e ${event.id}`;
 
 /**
  * Reads one message of the channel; anything else than a well-formed event is dropped.
@@ -57,7 +66,9 @@ export function parseEvent(text: string): StoreEvent | undefined {
 /** The listeners of one store and the subscriber connection that feeds them. */
 export class ChangeFeed {
   private readonly listeners = new Set<(event: StoreEvent) => void>();
-  private subscriber: Redis | undefined;
+  private subscriber: RedisClient | undefined;
+  /** Events delivered without the feed (caught up, or ends found by the watcher), by copyKey, with when. */
+  private readonly early = new Map<string, number>();
   private subscribed: Promise<void> | undefined;
   private closed = false;
 
@@ -68,7 +79,7 @@ export class ChangeFeed {
    */
   constructor(
     private readonly channel: string,
-    private readonly connect: () => Redis,
+    private readonly connect: () => RedisClient,
     private readonly onEvent: (event: StoreEvent) => void,
   ) {}
 
@@ -99,42 +110,21 @@ export class ChangeFeed {
   }
 
   /**
-   * Resolves once every message published before this call has arrived: a PING on the
-   * subscriber connection is answered after them, in order. Resolves false when the
-   * connection is not up (or does not answer within `timeout` ms) and nothing can be said.
-   *
-   * @param timeout - ms to wait for the answer
-   * @returns whether the feed is known to be caught up with Redis
-   * @example
-   * const v = await readVersion(); if (await feed.barrier(1000)) compare(v, delivered)
-   */
-  barrier(timeout: number): Promise<boolean> {
-    const sub = this.subscriber;
-    // The subscriber's offline queue would hold a PING until the link is back.
-    if (!sub || sub.status !== 'ready') return Promise.resolve(false);
-    return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeout);
-      timer.unref();
-      sub.ping().then(
-        () => {
-          clearTimeout(timer);
-          resolve(true);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          debug('feed barrier failed: %s', err instanceof Error ? err.message : err);
-          resolve(false);
-        },
-      );
-    });
-  }
-
-  /**
-   * Takes an event as if it had come from Redis (a change caught up from the history).
+   * Takes an event the watcher found without the feed (a change caught up from the history,
+   * an end read from a tombstone) as if it had come from Redis; its own copy, should it still
+   * arrive, is then dropped.
    *
    * @param event - the event
    */
   receive(event: StoreEvent): void {
+    const now = Date.now();
+    for (const [key, at] of this.early) {
+      if (now - at < LATE_COPY_MS) break;
+      this.early.delete(key);
+    }
+    const key = copyKey(event);
+    this.early.delete(key);
+    this.early.set(key, now);
     this.onEvent(event);
     this.deliver(event);
   }
@@ -169,7 +159,9 @@ export class ChangeFeed {
       if (channel !== this.channel) return;
       const event = parseEvent(text);
       if (!event) return debug('ignored a malformed event on %s', channel);
-      this.receive(event);
+      if (this.early.delete(copyKey(event))) return debug('dropped a late copy of %s', copyKey(event));
+      this.onEvent(event);
+      this.deliver(event);
     });
     // After a reconnect ioredis sends the SUBSCRIBE again but exposes no promise for it; our
     // own SUBSCRIBE on the same connection is answered after it, so once it resolves the

@@ -12,22 +12,33 @@ import { createRequire } from 'node:module';
 import type * as IORedis from 'ioredis';
 
 /**
- * What `RedisStore` needs of your client: an ioredis `Redis` (commands run through it, and its
- * `duplicate()` becomes the pub/sub connection). Any ioredis client fits this type.
+ * What `RedisStore` needs of your client: an ioredis `Redis` (one server, or a Sentinel-managed
+ * primary) or an ioredis `Cluster` (commands run through it, and its `duplicate()` becomes the
+ * pub/sub connection). Any ioredis client fits this type; a Cluster is told by its
+ * `isCluster` flag and `nodes()` method.
  */
 export interface RedisClientLike {
   /** ioredis' `duplicate(overrides?)`. */
   duplicate(...args: never[]): unknown;
   /** ioredis' `evalsha(sha, numkeys, ...args)`. */
   evalsha(...args: never[]): unknown;
+  /** `true` on an ioredis `Cluster`. */
+  isCluster?: boolean;
+  /** ioredis' `Cluster#nodes(role?)`. */
+  nodes?(...args: never[]): unknown;
 }
 
+/** One startup node of a Redis Cluster, as ioredis takes it: `{ host, port }`, a port, or `'host:port'`. */
+export type RedisClusterNode = { host?: string; port?: number } | string | number;
+
 /**
- * ioredis `RedisOptions` (host, password, tls, db, keyPrefix, …) for the connections the store
- * makes from a `url`; passed to `new Redis(url, options)` as given.
+ * ioredis options for the connections the store makes: `RedisOptions` (host, password, tls,
+ * db, keyPrefix, …) with `{ url }`, passed to `new Redis(url, options)`; `ClusterOptions`
+ * (`redisOptions`, `natMap`, `scaleReads`, …) with `{ cluster }`, passed to
+ * `new Cluster(nodes, options)` over the store's defaults.
  */
 export interface RedisClientOptions {
-  /** Prepended to every key by ioredis (the store accounts for it in its scripts). */
+  /** Prepended to every key by ioredis; keep braces out of it (they would put every key in one Cluster slot). */
   keyPrefix?: string;
   // `any`, not `unknown`: an ioredis `RedisOptions` value (an interface) is then assignable.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -1,39 +1,21 @@
 /**
- * `RedisStore`: sessions in Redis for more than one process or machine. Key layout in
- * `redis-keys.ts`, Lua in `redis-scripts.ts`, the fail-fast command connection in
- * `redis-client.ts`, the change feed in `redis-feed.ts`, expiry without keyspace
- * notifications in `redis-watch.ts`.
+ * `RedisStore`: sessions in Redis for more than one process or machine, on one Redis (with or
+ * without Sentinel) or on a Redis Cluster, with one key layout and one code path. The parts:
+ * key layout in `keys.ts`, Lua in `scripts.ts`, the connections in `connect.ts` and the
+ * fail-fast command connection in `client.ts`, the apply loop in `apply.ts`, ends in `end.ts`,
+ * the user index (a superset, kept around the applies) in `user-index.ts`, the change feed in
+ * `feed.ts`, expiry and missed messages in `watch.ts` with its reads in `catch-up.ts`.
  *
- * How `apply` stays atomic across nodes: Node reads the record (data as JSON text and its
- * version), applies the ops with `applyOps`, encodes the new data, the patch and the event
- * itself, then one Lua script compare-and-sets on the version and, in the same step, checks
- * and records the mutation id, stores the data, appends the patch, refreshes the lifetimes,
- * moves the user index and publishes. A lost race answers `conflict` and Node retries from
- * a fresh read. Lua never decodes a session value (its cjson turns `[]` into `{}` and cuts
- * numbers to 14 digits). Applies to one id from one node are queued locally, so the CAS
- * only ever races with other nodes.
- *
- * Redis Cluster is out of scope (the scripts build user-index keys from the prefix).
+ * Applies to one id from one node are queued locally (`KeyedQueue`), so the compare-and-set
+ * in Redis only ever races with other nodes.
  */
-import createDebug from 'debug';
-import type { Redis, RedisOptions } from 'ioredis';
-import {
-  applyOps,
-  END_REASONS,
-  isPlainObject,
-  MUTATION_MEMORY,
-  SessionSyncError,
-  type EndReason,
-  type JsonObject,
-  type Op,
-} from '../../../shared/index.js';
-import { adoptionWindow, assertSize, duplicateAnswer, endedError, runCheck, userAfter, withTimes } from '../common.js';
+import type { EndReason, Op } from '../../../shared/index.js';
+import { END_REASONS, isPlainObject } from '../../../shared/index.js';
+import { KeyedQueue, withTimes } from '../common.js';
 import type {
   ApplyOptions,
-  ChangeEvent,
   ApplyResult,
   DestroyOptions,
-  DeviceNote,
   SessionStore,
   StoredPatch,
   StoredSession,
@@ -41,21 +23,23 @@ import type {
   TouchOptions,
   UserSession,
 } from '../store.js';
-import { COMMAND_DEFAULTS, CommandConnection, SUBSCRIBER_OVERRIDES } from './client.js';
-import { sessionKeys, userKey } from './keys.js';
-import { ANNOUNCE, APPLY, DESTROY, runScript, SESSIONS_OF, SINCE, TOUCH } from './scripts.js';
+import { applyChange, noteArgs, parseData } from './apply.js';
+import { catchUp, readStates } from './catch-up.js';
+import { CommandConnection, type StoreContext } from './client.js';
+import { connect, type RedisStoreTarget } from './connect.js';
+import { SessionEnds } from './end.js';
 import { ChangeFeed } from './feed.js';
-import { ExpiryWatcher, type WatchState } from './watch.js';
-import { loadIoredis, type RedisClientLike, type RedisClientOptions } from './ioredis.js';
+import type { RedisClientOptions } from './ioredis.js';
+import { sessionKeys } from './keys.js';
+import { runScript, SINCE, TOUCH } from './scripts.js';
+import { UserIndex } from './user-index.js';
+import { ExpiryWatcher } from './watch.js';
 
-const debug = createDebug('session-sync:redis');
-
-/** Where the store's Redis is: a URL (the store connects and closes), or your ioredis client (kept open on close). */
-export type RedisStoreTarget = { url: string; client?: undefined } | { client: RedisClientLike; url?: undefined };
+export type { RedisStoreTarget } from './connect.js';
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
-  /** Prefix of every key and of the channel. Default `'session-sync:'`. */
+  /** Prefix of every key and of the channel; no `{` or `}` (the store's hash tags). Default `'session-sync:'`. */
   prefix?: string;
   /** Patches kept per session for `since` (hello deltas). Default 50. */
   history?: number;
@@ -65,22 +49,14 @@ export interface RedisStoreOptions {
   watchInterval?: number;
   /** ms after which a Redis call fails with `store_unavailable`. Default 2000. */
   timeout?: number;
-  /** ioredis options for the connections the store creates (with `{ url }`). */
+  /**
+   * ioredis options for the connections the store creates: `RedisOptions` with `{ url }`,
+   * `ClusterOptions` with `{ cluster }` (merged over the store's defaults).
+   */
   clientOptions?: RedisClientOptions;
 }
 
-const MAX_ATTEMPTS = 50;
-// Long enough for a deferred end announcement (regenerate waits for a response to finish).
-const TOMBSTONE_MS = 60_000;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-// A device note as script arguments: 'note', User-Agent, IP ('' for none), or no note at all.
-function noteArgs(device: DeviceNote | undefined): [string, string, string] {
-  if (!device) return ['', '', ''];
-  const text = (value: unknown): string => (typeof value === 'string' ? value : '');
-  return ['note', text(device.userAgent), text(device.ip)];
-}
+const OPTION_NAMES = ['prefix', 'history', 'channel', 'watchInterval', 'timeout', 'clientOptions'] as const;
 
 function positive(value: unknown, name: string, integer = false): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
@@ -90,115 +66,86 @@ function positive(value: unknown, name: string, integer = false): void {
   }
 }
 
-function parseData(text: string | null, id: string): JsonObject {
-  try {
-    const data: unknown = JSON.parse(text ?? '{}');
-    if (isPlainObject(data)) return data;
-  } catch {
-    // fall through
-  }
-  throw new SessionSyncError(
-    'internal',
-    `session-sync: the Redis record of a session is not a JSON object (${id.slice(0, 6)}…)`,
-  );
-}
-
 /**
- * A `SessionStore` in Redis: atomic versioned applies from many nodes, expiry by Redis,
- * and a change feed on one pub/sub channel shared by every node.
+ * A `SessionStore` in Redis: atomic versioned applies from many nodes, expiry by Redis, and a
+ * change feed on one pub/sub channel shared by every node. Works on one Redis, behind
+ * Sentinel (`{ client: new Redis({ sentinels, name }) }`) and on Redis Cluster.
  *
  * @example
  * import { createSessionSync, RedisStore } from 'session-sync/server'
  * const session = createSessionSync({ store: new RedisStore({ url: process.env.REDIS_URL }) })
- * // or share your ioredis client (the store duplicates it for pub/sub and leaves it open):
+ * // share your ioredis client (the store duplicates it for pub/sub and leaves it open):
  * new RedisStore({ client: redis }, { prefix: 'myapp:' })
+ * // Redis Cluster: your Cluster client, or the startup nodes (the store creates and closes it)
+ * new RedisStore({ cluster: [{ host: '10.0.0.1', port: 6379 }], clientOptions: { redisOptions: { password } } })
  */
 export class RedisStore implements SessionStore {
-  private readonly conn: CommandConnection;
+  private readonly ctx: StoreContext;
   private readonly ownsClient: boolean;
-  private readonly prefix: string;
-  /**
-   * The prefix as the scripts see keys: ioredis adds a client's `keyPrefix` to KEYS but not
-   * to the user-index keys a script builds itself, so the scripts get it added here.
-   */
-  private readonly luaPrefix: string;
-  private readonly history: number;
-  private readonly channel: string;
+  private readonly index: UserIndex;
+  private readonly ends: SessionEnds;
   private readonly feed: ChangeFeed;
   private readonly watcher: ExpiryWatcher;
-  private readonly queues = new Map<string, Promise<unknown>>();
-  private readonly deferred = new Map<symbol, { id: string; reason: EndReason }>();
+  private readonly queue = new KeyedQueue();
   private closed = false;
 
   /**
-   * @param target - `{ url }` (the store creates and closes its connections) or `{ client }`
-   *   (an ioredis client: used for commands and duplicated for pub/sub; not closed by `close()`)
+   * @param target - `{ url }` (the store creates and closes its connections), `{ client }` (an
+   *   ioredis `Redis` or `Cluster`: used for commands and duplicated for pub/sub; not closed
+   *   by `close()`) or `{ cluster: nodes }` (the store creates and closes a `Cluster`). The
+   *   options below may sit beside it, or in the second argument (which wins).
    * @param options - `prefix`, `history`, `channel`, `watchInterval`, `timeout`, `clientOptions`
    * @throws TypeError naming the bad option
    */
-  constructor(target: RedisStoreTarget, options: RedisStoreOptions = {}) {
+  constructor(target: RedisStoreTarget & RedisStoreOptions, options: RedisStoreOptions = {}) {
     if (!target || typeof target !== 'object')
-      throw new TypeError('session-sync: RedisStore needs { url } or { client }');
-    if (target.url !== undefined && target.client !== undefined) {
-      throw new TypeError('session-sync: RedisStore takes { url } or { client }, not both');
-    }
+      throw new TypeError('session-sync: RedisStore needs { url }, { client } or { cluster }');
+    const merged: RedisStoreOptions = {};
+    for (const name of OPTION_NAMES) if (target[name] !== undefined) Object.assign(merged, { [name]: target[name] });
     const {
       prefix = 'session-sync:',
       history = 50,
       watchInterval = 1000,
       timeout = 2000,
       clientOptions = {},
-    } = options;
-    if (typeof prefix !== 'string') throw new TypeError('session-sync: RedisStore option `prefix` must be a string');
+    } = Object.assign(merged, options);
+    if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
+      throw new TypeError('session-sync: RedisStore option `prefix` must be a string without { or }');
+    }
     positive(history, 'history', true);
     positive(watchInterval, 'watchInterval');
     positive(timeout, 'timeout');
     if (!isPlainObject(clientOptions))
       throw new TypeError('session-sync: RedisStore option `clientOptions` must be an object');
-    const channel = options.channel ?? `${prefix}events`;
+    const channel = merged.channel ?? `${prefix}events`;
     if (typeof channel !== 'string' || channel === '') {
       throw new TypeError('session-sync: RedisStore option `channel` must be a non-empty string');
     }
-    this.prefix = prefix;
-    this.history = history;
-    this.channel = channel;
-
-    let client: Redis;
-    let makeSubscriber: () => Redis;
-    if (target.client !== undefined) {
-      const c = target.client as unknown as Partial<Redis>;
-      if (typeof c.duplicate !== 'function' || typeof c.evalsha !== 'function') {
-        throw new TypeError('session-sync: RedisStore `client` must be an ioredis client');
-      }
-      client = target.client as unknown as Redis;
-      this.ownsClient = false;
-      makeSubscriber = () => client.duplicate(SUBSCRIBER_OVERRIDES);
-    } else {
-      const { url } = target;
-      if (typeof url !== 'string' || url === '')
-        throw new TypeError('session-sync: RedisStore `url` must be a non-empty string');
-      const IORedis = loadIoredis().Redis;
-      client = new IORedis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions) });
-      client.on('error', (err: Error) => debug('command connection: %s', err.message));
-      this.ownsClient = true;
-      makeSubscriber = () =>
-        new IORedis(url, { ...COMMAND_DEFAULTS, ...(clientOptions as RedisOptions), ...SUBSCRIBER_OVERRIDES });
-    }
-    this.conn = new CommandConnection(client, timeout);
-    this.luaPrefix = (client.options?.keyPrefix ?? '') + prefix;
+    const { client, owns, subscriber } = connect(target, clientOptions);
+    this.ownsClient = owns;
+    this.ctx = { conn: new CommandConnection(client, timeout), prefix, channel, history, timeout };
+    this.index = new UserIndex(this.ctx);
+    this.ends = new SessionEnds(this.ctx, this.index);
     // What the watcher finds goes to this node's listeners only: every node watches its own sockets.
     this.watcher = new ExpiryWatcher(watchInterval, {
-      check: (ids) => this.check(ids),
-      barrier: () => this.feed.barrier(timeout),
+      check: (ids) => readStates(this.ctx, ids),
       expired: (id) => this.feed.deliver({ type: 'end', id, reason: 'expired' }),
       ended: (id, reason) => this.feed.receive({ type: 'end', id, reason }),
-      missed: (id, after) => this.catchUp(id, after),
+      missed: (id, after) =>
+        catchUp(
+          this.ctx,
+          id,
+          after,
+          () => this.watcher.delivered(id),
+          (event) => this.feed.receive(event),
+        ),
     });
-    this.feed = new ChangeFeed(channel, makeSubscriber, (event) => {
+    this.feed = new ChangeFeed(channel, subscriber, (event) => {
       if (event.type === 'change') this.watcher.noteChange(event.id, event.version);
       else this.watcher.noteEnd(event.id);
     });
-    this.feed.onResubscribed = () => void this.watcher.tick();
+    // Whatever was published while the feed was not subscribed is lost: catch up at once.
+    this.feed.onResubscribed = () => void this.watcher.tick(true);
   }
 
   /**
@@ -211,14 +158,15 @@ export class RedisStore implements SessionStore {
    * await store.ready()
    */
   async ready(): Promise<void> {
-    await this.conn.run('ping', (c) => c.ping());
+    await this.ctx.conn.run('ping', (c) => c.ping());
     await this.feed.ready();
   }
 
   /** {@inheritDoc SessionStore.get} */
   async get(id: string): Promise<StoredSession | undefined> {
-    const keys = sessionKeys(this.prefix, id);
-    const [[d, v, u, c], left] = await this.conn.run('get', async (client) => {
+    const keys = sessionKeys(this.ctx.prefix, id);
+    // One slot (the session's), so one pipeline even on a cluster.
+    const [[d, v, u, c], left] = await this.ctx.conn.run('get', async (client) => {
       const replies = (await client.pipeline().hmget(keys.record, 'd', 'v', 'u', 'c').pttl(keys.record).exec()) ?? [];
       for (const [err] of replies) if (err) throw err;
       return [replies[0]![1] as (string | null)[], replies[1]![1] as number] as const;
@@ -231,8 +179,10 @@ export class RedisStore implements SessionStore {
 
   /** {@inheritDoc SessionStore.endOf} */
   async endOf(id: string): Promise<EndReason | undefined> {
-    const keys = sessionKeys(this.prefix, id);
-    const [exists, born] = await this.conn.run('endOf', (c) => Promise.all([c.exists(keys.record), c.get(keys.born)]));
+    const keys = sessionKeys(this.ctx.prefix, id);
+    const [exists, born] = await this.ctx.conn.run('endOf', (c) =>
+      Promise.all([c.exists(keys.record), c.get(keys.born)]),
+    );
     if (exists || born === null) return undefined;
     // 'live' while the record exists; a record that is gone without a destroy expired.
     return (END_REASONS as readonly string[]).includes(born) ? (born as EndReason) : 'expired';
@@ -247,99 +197,13 @@ export class RedisStore implements SessionStore {
       return Promise.reject(err);
     }
     // One apply per id at a time on this node: the CAS then races only with other nodes.
-    const previous = this.queues.get(id) ?? Promise.resolve();
-    const run = previous.then(() => this.applyNow(id, ops, options));
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.queues.set(id, tail);
-    void tail.then(() => {
-      if (this.queues.get(id) === tail) this.queues.delete(id);
-    });
-    return run;
-  }
-
-  private async applyNow(id: string, ops: readonly Op[], options: ApplyOptions): Promise<ApplyResult> {
-    const keys = sessionKeys(this.prefix, id);
-    const mutation = options.mutation ?? '';
-    const when = options.when;
-    const condition = when === undefined ? '' : 'exists' in when ? 'exists' : 'adopt';
-    const adoptUntil = when && 'adopt' in when ? when.adopt + adoptionWindow(options) : 0;
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const [[text, stored], seen] = await this.conn.run('apply', (c) =>
-        Promise.all([
-          c.hmget(keys.record, 'd', 'v'),
-          mutation ? c.hget(keys.mutations, mutation) : Promise.resolve(null),
-        ]),
-      );
-      if (seen) return duplicateAnswer(Number(seen));
-      const base = stored ? Number(stored) : 0;
-      // The script decides again, atomically; this only spares a round trip.
-      if (base === 0 && condition === 'exists') throw endedError();
-      const before = base ? parseData(text ?? null, id) : {};
-      const { data, changed } = applyOps(before, ops);
-      if (!changed && base === 0) return { version: 0, ops: [...ops], changed: false };
-      let dataText = '';
-      if (changed) {
-        dataText = JSON.stringify(data);
-        assertSize(dataText, options.maxSize);
-        // Judged against the data read in THIS attempt: a lost race re-reads and re-judges.
-        await runCheck(options, { before, after: data, text: dataText });
-      }
-      const patch: StoredPatch = { version: base + 1, base, ops: [...ops] };
-      if (options.mutation !== undefined) patch.mutation = options.mutation;
-      const epoch = Date.now();
-      // The published JSON names the creation time `epoch`; the feed reads it into TIMES.
-      const event = base === 0 ? { type: 'change', id, ...patch, epoch } : { type: 'change', id, ...patch };
-      const setUser = changed && options.user !== undefined;
-      const answer = (await this.conn.run('apply', (c) =>
-        runScript(
-          c,
-          APPLY,
-          [keys.record, keys.history, keys.mutations, keys.order, keys.born],
-          [
-            id,
-            this.luaPrefix,
-            base,
-            changed ? '1' : '0',
-            dataText,
-            changed ? JSON.stringify(patch) : '',
-            changed ? JSON.stringify(event) : '',
-            this.channel,
-            mutation,
-            Math.ceil(options.ttl),
-            Math.ceil(options.absolute),
-            this.history,
-            MUTATION_MEMORY,
-            setUser ? 'set' : 'keep',
-            setUser ? (userAfter(options, data) ?? '') : '',
-            condition,
-            adoptUntil,
-            epoch,
-            ...noteArgs(options.device),
-          ],
-        ),
-      )) as string[];
-      if (answer[0] === 'dup') return duplicateAnswer(Number(answer[1]));
-      if (answer[0] === 'ended') throw endedError();
-      if (answer[0] === 'ok') {
-        const result: ApplyResult = { version: Number(answer[1]), ops: [...ops], changed: answer[2] === '1' };
-        return withTimes(result, answer[3] ? { epoch: Number(answer[3]), expires: Number(answer[4]) } : undefined);
-      }
-      debug('apply conflict on attempt %d (version now %s)', attempt, answer[1]);
-      await sleep(Math.random() * Math.min(5 * attempt, 50));
-    }
-    throw new SessionSyncError(
-      'store_unavailable',
-      `session-sync: Redis apply lost ${MAX_ATTEMPTS} version races in a row`,
-    );
+    return this.queue.run(id, () => applyChange(this.ctx, this.index, id, ops, options));
   }
 
   /** {@inheritDoc SessionStore.since} */
   async since(id: string, version: number): Promise<StoredPatch[] | undefined> {
-    const keys = sessionKeys(this.prefix, id);
-    const [current, ...texts] = (await this.conn.run('since', (c) =>
+    const keys = sessionKeys(this.ctx.prefix, id);
+    const [current, ...texts] = (await this.ctx.conn.run('since', (c) =>
       runScript(c, SINCE, [keys.record, keys.history], []),
     )) as string[];
     const now = Number(current);
@@ -353,7 +217,7 @@ export class RedisStore implements SessionStore {
 
   /** {@inheritDoc SessionStore.destroy} */
   async destroy(id: string, reason: EndReason, options: DestroyOptions = {}): Promise<boolean> {
-    return (await this.take(id, reason, options)) !== undefined;
+    return (await this.ends.take(id, reason, options)) !== undefined;
   }
 
   /**
@@ -364,102 +228,38 @@ export class RedisStore implements SessionStore {
    * @param reason - why it ends
    * @param options - `announceAfter`
    * @returns the record as it was, or undefined when there was none
+   * @example
+   * const was = await store.take(id, 'regenerated')
    */
-  async take(id: string, reason: EndReason, options: DestroyOptions = {}): Promise<StoredSession | undefined> {
-    const keys = sessionKeys(this.prefix, id);
-    const event = JSON.stringify({ type: 'end', id, reason });
-    const defer = options.announceAfter !== undefined;
-    const [existed, d, v, u, c] = (await this.conn.run('destroy', (client) =>
-      runScript(
-        client,
-        DESTROY,
-        [keys.record, keys.history, keys.mutations, keys.order, keys.tombstone, keys.born],
-        [
-          id,
-          this.luaPrefix,
-          TOMBSTONE_MS,
-          this.channel,
-          defer ? '' : event,
-          reason,
-          Math.max(0, Math.ceil((options.adoptableUntil ?? 0) - Date.now())),
-        ],
-      ),
-    )) as [number, string, string, string, string];
-    if (defer) {
-      const token = Symbol(id);
-      this.deferred.set(token, { id, reason });
-      const announce = (): void => {
-        if (!this.deferred.delete(token)) return; // close() already sent it
-        this.publish(id, reason);
-      };
-      Promise.resolve(options.announceAfter).then(announce, announce);
-    }
-    if (existed !== 1 || !v) return undefined;
-    const found: StoredSession = { data: parseData(d, id), version: Number(v) };
-    if (u) found.user = u;
-    return withTimes(found, c ? { epoch: Number(c), expires: Date.now() } : undefined);
-  }
-
-  // A deferred end announcement that meets an outage is sent again after the reconnect (a
-  // few times at most); past the tombstone's life the watchers report the end as expired.
-  // The tombstone learns the reason in the same step, so a watcher whose feed misses the
-  // announcement can still tell its sockets.
-  private publish(id: string, reason: EndReason, retries = 3): void {
-    const event = JSON.stringify({ type: 'end', id, reason });
-    this.conn
-      .run('publish', (c) =>
-        runScript(c, ANNOUNCE, [sessionKeys(this.prefix, id).tombstone], [reason, this.channel, event]),
-      )
-      .catch((err: unknown) => {
-        const why = err instanceof Error ? err.message : err;
-        if (this.closed || retries <= 0) return debug('end announcement lost: %s', why);
-        debug('end announcement failed, retrying after the reconnect: %s', why);
-        const { client } = this.conn;
-        const retry = (): void => {
-          clearTimeout(timer);
-          this.publish(id, reason, retries - 1);
-        };
-        const timer = setTimeout(() => {
-          client.off('ready', retry);
-          debug('end announcement lost: no reconnect within %d ms', TOMBSTONE_MS);
-        }, TOMBSTONE_MS);
-        timer.unref();
-        client.once('ready', retry);
-      });
+  take(id: string, reason: EndReason, options: DestroyOptions = {}): Promise<StoredSession | undefined> {
+    return this.ends.take(id, reason, options);
   }
 
   /** {@inheritDoc SessionStore.touch} */
   async touch(id: string, ttl: number, options?: TouchOptions): Promise<void> {
     positive(ttl, 'ttl');
-    const keys = sessionKeys(this.prefix, id);
-    await this.conn.run('touch', (c) =>
+    const keys = sessionKeys(this.ctx.prefix, id);
+    await this.ctx.conn.run('touch', (c) =>
       runScript(
         c,
         TOUCH,
         [keys.record, keys.history, keys.mutations, keys.order],
-        [id, this.luaPrefix, Math.ceil(ttl), ...noteArgs(options?.device)],
+        [Math.ceil(ttl), ...noteArgs(options?.device)],
       ),
     );
   }
 
-  /** {@inheritDoc SessionStore.sessionsOf} */
-  async sessionsOf(user: string): Promise<UserSession[]> {
-    const flat = (await this.conn.run('sessionsOf', (c) =>
-      runScript(c, SESSIONS_OF, [userKey(this.prefix, user)], [this.luaPrefix, user]),
-    )) as string[];
-    const out: UserSession[] = [];
-    for (let i = 0; i + 5 < flat.length; i += 6) {
-      const entry: UserSession = { id: flat[i]!, version: Number(flat[i + 1]), lastActive: Number(flat[i + 2]) };
-      const [created, userAgent, ip] = [flat[i + 3], flat[i + 4], flat[i + 5]];
-      if (created) entry.createdAt = Number(created);
-      if (userAgent || ip) {
-        entry.device = {};
-        if (userAgent) entry.device.userAgent = userAgent;
-        if (ip) entry.device.ip = ip;
-      }
-      out.push(entry);
-    }
-    return out;
+  /**
+   * The live sessions of a user: the members of its index whose record exists and names
+   * that user (the index is a superset; what fails the check is pruned).
+   *
+   * @param user - the user
+   * @returns each session's id, version, times and device note
+   * @example
+   * const sessions = await store.sessionsOf('alice')
+   */
+  sessionsOf(user: string): Promise<UserSession[]> {
+    return this.index.list(user);
   }
 
   /** {@inheritDoc SessionStore.subscribe} */
@@ -471,49 +271,6 @@ export class RedisStore implements SessionStore {
   /** {@inheritDoc SessionStore.watch} */
   watch(id: string, version?: number): () => void {
     return this.watcher.watch(id, version);
-  }
-
-  private check(ids: string[]): Promise<WatchState[]> {
-    return this.conn.run('watch', async (c) => {
-      const pipeline = c.pipeline();
-      for (const id of ids) {
-        const keys = sessionKeys(this.prefix, id);
-        pipeline.hget(keys.record, 'v').get(keys.tombstone);
-      }
-      const results = (await pipeline.exec()) ?? [];
-      return ids.map((_, i): WatchState => {
-        const [versionErr, version] = results[2 * i] ?? [new Error('missing reply'), null];
-        const [tombErr, tomb] = results[2 * i + 1] ?? [new Error('missing reply'), null];
-        if (versionErr || tombErr) throw versionErr ?? tombErr;
-        if (typeof version === 'string') return { state: 'live', version: Number(version) };
-        if (typeof tomb !== 'string') return { state: 'gone', version: 0 };
-        const found: WatchState = { state: 'destroyed', version: 0 };
-        if ((END_REASONS as readonly string[]).includes(tomb)) found.reason = tomb as EndReason;
-        return found;
-      });
-    });
-  }
-
-  // Changes of a watched session that were published while this node's feed was not
-  // subscribed: delivered from the history, in order, as if the feed had carried them.
-  // When the history no longer reaches back, the newest patch alone still shows the gap
-  // (its base differs), and the registry and the sockets resync from the record.
-  private async catchUp(id: string, after: number): Promise<void> {
-    const keys = sessionKeys(this.prefix, id);
-    const texts = (await this.conn.run('catch up', (c) => c.lrange(keys.history, 0, -1))) as string[];
-    for (const text of texts) {
-      let patch: StoredPatch;
-      try {
-        patch = JSON.parse(text) as StoredPatch;
-      } catch {
-        continue;
-      }
-      // Checked for each one: the feed may have delivered newer changes meanwhile.
-      if (patch.version <= Math.max(after, this.watcher.delivered(id) ?? 0)) continue;
-      const event: StoreEvent = { type: 'change', id, version: patch.version, base: patch.base, ops: patch.ops };
-      if (patch.mutation !== undefined) event.mutation = patch.mutation;
-      this.feed.receive(event);
-    }
   }
 
   /**
@@ -528,15 +285,15 @@ export class RedisStore implements SessionStore {
     if (this.closed) return;
     this.closed = true;
     this.watcher.stop();
-    for (const { id, reason } of this.deferred.values()) this.publish(id, reason);
-    this.deferred.clear();
-    await Promise.allSettled([...this.queues.values()]);
+    const announced = this.ends.close();
+    await this.queue.idle();
     // Let the announcements above reach Redis before the connection goes.
-    await this.conn.run('close', (c) => c.ping()).catch(() => undefined);
-    this.conn.close();
+    await announced;
+    const { conn } = this.ctx;
+    conn.close();
     this.feed.close();
     if (this.ownsClient) {
-      const client = this.conn.client;
+      const client = conn.client;
       if (client.status === 'ready') await client.quit().catch(() => undefined);
       client.disconnect();
     }

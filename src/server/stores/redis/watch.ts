@@ -5,20 +5,28 @@
  * - an expiry: the record vanished without a destroy;
  * - missed changes: Redis holds a version this node's feed never delivered (pub/sub is
  *   at-most-once: whatever is published while the subscriber connection is down, during an
- *   outage or a reconnect, is lost);
+ *   outage, a reconnect or a cluster failover, is lost);
  * - a missed end: the record was destroyed and the announcement never arrived.
  * Each node checks only its own sockets' sessions and tells only its own listeners, so
  * nothing is published twice across nodes.
  *
- * Missed changes and ends are judged only after a barrier on the subscriber connection (a
- * PING answered there after the read): every message published before the read has then
- * arrived, so a version still not delivered was truly lost, and catching it up can never
- * duplicate a message still in flight.
+ * A version or an end that has not arrived YET may still be on its way: on a Redis Cluster a
+ * message published on one primary reaches a subscriber connected to another through the
+ * cluster bus, so no command on the subscriber connection can prove that everything
+ * published before it has arrived. So a reading that shows something undelivered only makes
+ * it a suspect; it is reported as lost when a later reading, at least `SETTLE_MS` after, shows
+ * it still undelivered. Right after the feed subscribes again, what is undelivered was lost
+ * for sure and is reported at once. Either way a message that does arrive after its
+ * catch-up is dropped by the feed (feed.ts), so nothing is delivered twice.
  */
 import createDebug from 'debug';
 import type { EndReason } from '../../../shared/index.js';
 
 const debug = createDebug('session-sync:redis');
+
+// A message still not delivered this long after Redis held its change is taken as lost (on
+// loopback and in one data centre propagation is a few ms; a late one is dropped anyway).
+const SETTLE_MS = 200;
 
 /** What a check found for one id: the record's state, its version, and an announced end. */
 export interface WatchState {
@@ -33,8 +41,6 @@ export interface WatchState {
 export interface WatchHooks {
   /** Reads the state of each id, in order. */
   check(ids: string[]): Promise<WatchState[]>;
-  /** Resolves true once every message published before now has arrived on the feed; false when it cannot tell. */
-  barrier(): Promise<boolean>;
   /** An id's record vanished without a destroy. */
   expired(id: string): void;
   /** Changes after version `after` (up to `version`) were published but never delivered here. */
@@ -53,6 +59,10 @@ interface Entry {
   generation: number;
   /** The newest version delivered to this node's listeners (undefined: not known yet). */
   delivered: number | undefined;
+  /** A stored version seen undelivered, and when: lost if still undelivered a while later. */
+  suspect?: { version: number; at: number };
+  /** An announced end seen in the tombstone but not on the feed, and when, at which generation. */
+  endSuspect?: { at: number; generation: number };
 }
 
 /** The watcher of one store. */
@@ -61,6 +71,7 @@ export class ExpiryWatcher {
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
   private again = false;
+  private lostPending = false;
   /** New watches without a known version, read soon in one batch. */
   private readonly unknown = new Set<string>();
   private baselineTimer: NodeJS.Timeout | undefined;
@@ -172,11 +183,13 @@ export class ExpiryWatcher {
 
   /**
    * Runs one check now (the timer calls it; so does the feed once it is subscribed again
-   * after a reconnect). A call during a check runs another one right after it.
+   * after a reconnect, with `lost`). A call during a check runs another one right after it.
    *
+   * @param lost - the feed was down: whatever is undelivered now was lost, report it at once
    * @returns when the check is done; never rejects
    */
-  async tick(): Promise<void> {
+  async tick(lost = false): Promise<void> {
+    this.lostPending ||= lost;
     if (this.busy) {
       this.again = true;
       return;
@@ -185,9 +198,11 @@ export class ExpiryWatcher {
     try {
       do {
         this.again = false;
+        const immediate = this.lostPending;
+        this.lostPending = false;
         const ids: string[] = [];
         for (const [id, entry] of this.entries) if (!entry.ended) ids.push(id);
-        await this.checkOnce(ids);
+        await this.checkOnce(ids, immediate);
       } while (this.again && this.entries.size > 0);
     } finally {
       this.busy = false;
@@ -196,41 +211,34 @@ export class ExpiryWatcher {
 
   // May run beside a tick (a batch of new watches): every report is guarded by the entry's
   // state at that moment, and a catch-up skips what was delivered meanwhile.
-  private async checkOnce(ids: string[]): Promise<void> {
+  private async checkOnce(ids: string[], immediate = false): Promise<void> {
     try {
       if (ids.length === 0) return;
       const generations = ids.map((id) => this.entries.get(id)?.generation ?? -1);
       const states = await this.hooks.check(ids);
+      const now = Date.now();
+      const missed: [string, number][] = [];
       ids.forEach((id, i) => {
         const entry = this.entries.get(id);
         const found = states[i];
         if (!entry || !found || entry.ended) return;
         if (found.state === 'live') {
           entry.seen = true;
+          entry.endSuspect = undefined;
           // A first reading is the baseline: a message up to it still in flight only raises
           // `delivered` when it lands.
           if (entry.delivered === undefined) entry.delivered = found.version;
+          if (this.lostChange(entry, found.version, now, immediate)) missed.push([id, entry.delivered]);
         } else if (found.state === 'gone' && entry.seen && entry.generation === generations[i]) {
           entry.ended = true;
           this.hooks.expired(id);
-        }
-      });
-      // After the barrier every message published before the reading has arrived: a newer
-      // stored version, or an announced end, that did not arrive was lost on the way.
-      if (!(await this.hooks.barrier())) return;
-      const missed: [string, number][] = [];
-      ids.forEach((id, i) => {
-        const entry = this.entries.get(id);
-        const found = states[i];
-        if (!entry || !found || entry.ended) return;
-        if (found.state === 'live' && entry.delivered !== undefined && found.version > entry.delivered) {
-          missed.push([id, entry.delivered]);
         } else if (
           found.state === 'destroyed' &&
           found.reason !== undefined &&
           entry.seen &&
           // A change since the reading means the record was written again.
-          entry.generation === generations[i]
+          entry.generation === generations[i] &&
+          this.lostEnd(entry, now, immediate)
         ) {
           entry.ended = true;
           this.hooks.ended(id, found.reason);
@@ -244,5 +252,32 @@ export class ExpiryWatcher {
       // An outage: the next tick tries again.
       debug('watch check failed: %s', err instanceof Error ? err.message : err);
     }
+  }
+
+  // Whether a stored version that the feed has not delivered is lost (see the file's comment).
+  private lostChange(entry: Entry, version: number, now: number, immediate: boolean): boolean {
+    const delivered = entry.delivered ?? version;
+    if (version <= delivered) {
+      entry.suspect = undefined;
+      return false;
+    }
+    const suspect = entry.suspect;
+    if (immediate || (suspect && delivered < suspect.version && now - suspect.at >= SETTLE_MS)) {
+      entry.suspect = undefined;
+      return true;
+    }
+    if (!suspect || delivered >= suspect.version) entry.suspect = { version, at: now };
+    return false;
+  }
+
+  // Whether an end recorded in the tombstone, never announced here, is lost.
+  private lostEnd(entry: Entry, now: number, immediate: boolean): boolean {
+    const suspect = entry.endSuspect;
+    if (immediate || (suspect && suspect.generation === entry.generation && now - suspect.at >= SETTLE_MS)) {
+      return true;
+    }
+    if (!suspect || suspect.generation !== entry.generation)
+      entry.endSuspect = { at: now, generation: entry.generation };
+    return false;
   }
 }
