@@ -90,6 +90,21 @@ function applyOne(node: JsonObject, op: Op, depth: number): JsonObject {
 }
 
 /**
+ * A deep copy of ops, so a holder of the copy (a store's history, its feed) shares no
+ * object with whoever made them.
+ *
+ * @param ops - the ops
+ * @returns the copy
+ * @example
+ * history.push(cloneOps(ops))
+ */
+export function cloneOps(ops: readonly Op[]): Op[] {
+  return ops.map((op) =>
+    op.op === 'set' ? { op: 'set', path: [...op.path], value: cloneJson(op.value) } : { ...op, path: [...op.path] },
+  );
+}
+
+/**
  * Applies a list of ops, all or nothing.
  *
  * `set` creates missing parent objects; a path through an array (for any op) or through a

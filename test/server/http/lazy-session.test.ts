@@ -203,6 +203,7 @@ lazy(
       assert.is((await ann.text('/ignore')).status, 200, 'a route that ignores the session is not failed');
     } finally {
       await t.close();
+      await store.close(); // a store you pass in is yours to close
       await redis.stop();
     }
   },

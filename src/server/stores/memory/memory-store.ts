@@ -11,6 +11,7 @@
 import {
   applyOps,
   cloneJson,
+  cloneOps,
   MUTATION_MEMORY,
   type EndReason,
   type JsonObject,
@@ -43,25 +44,14 @@ import {
   type UserSession,
 } from '../store.js';
 import { BORN_MARK_BYTES, BornMarks } from './born.js';
-import { heapBytes, noteBytes, noteOf, RECORD_OVERHEAD } from './bytes.js';
 import { MutationMemory, PatchHistory } from './history.js';
-import { HotData } from './hot.js';
 import { readMemoryOptions, type MemoryStoreOptions, type MemoryStoreSettings } from './options.js';
-import { SessionTable } from './table.js';
-import { UserIndex } from './users.js';
+import { Listeners } from './listeners.js';
+import { Records } from './records.js';
 
 export type { MemoryStoreOptions };
 
 const debug = logger('memory-store');
-
-// Sessions kept parsed at once (most recently used); the rest are parsed when read.
-const HOT_SESSIONS = 1024;
-
-// A copy of the ops for the feed and the history: the caller's objects are not the store's.
-const copyOps = (ops: readonly Op[]): Op[] =>
-  ops.map((op) =>
-    op.op === 'set' ? { op: 'set', path: [...op.path], value: cloneJson(op.value) } : { ...op, path: [...op.path] },
-  );
 
 /**
  * Sessions in this process's memory, with idle and absolute expiry, bounds in sessions and
@@ -74,18 +64,15 @@ const copyOps = (ops: readonly Op[]): Op[] =>
  * const session = createSessionSync({ store: new MemoryStore({ max: 50_000 }) })
  */
 export class MemoryStore implements SessionStore {
-  private readonly table = new SessionTable();
-  private readonly hot = new HotData(HOT_SESSIONS);
-  private readonly users = new UserIndex();
-  private readonly listeners = new Set<(event: StoreEvent) => void>();
+  private readonly records = new Records();
+  private readonly table = this.records.table;
+  private readonly listeners = new Listeners();
   private readonly history: PatchHistory;
   private readonly mutations = new MutationMemory(MUTATION_MEMORY);
   private readonly born = new BornMarks();
   // Applies waiting behind one whose asynchronous `check` is running, per session.
   private readonly queue = new KeyedQueue();
   private readonly settings: MemoryStoreSettings;
-  private textBytes = 0;
-  private notesBytes = 0;
   private readonly now: () => number;
   private timer: ReturnType<typeof setInterval> | undefined;
   private warnedFull = false;
@@ -119,15 +106,7 @@ export class MemoryStore implements SessionStore {
    * @returns the estimate
    */
   get bytes(): number {
-    return (
-      this.textBytes +
-      this.notesBytes +
-      this.table.size * RECORD_OVERHEAD +
-      this.hot.bytes +
-      this.history.bytes +
-      this.mutations.bytes +
-      this.born.size * BORN_MARK_BYTES
-    );
+    return this.records.bytes + this.history.bytes + this.mutations.bytes + this.born.size * BORN_MARK_BYTES;
   }
 
   /**
@@ -149,7 +128,7 @@ export class MemoryStore implements SessionStore {
     const found: StoredSession = { data: this.dataOf(id, slot), version: this.table.version(slot) };
     const user = this.table.user(slot);
     if (user !== undefined) found.user = user;
-    return withTimes(found, this.times(slot));
+    return withTimes(found, this.records.times(slot));
   }
 
   /**
@@ -192,8 +171,8 @@ export class MemoryStore implements SessionStore {
     if (slot >= 0 && mutation !== undefined) {
       const first = this.mutations.answer(id, mutation);
       if (first !== undefined) {
-        this.renew(id, slot, now, options.ttl);
-        return withTimes(duplicateAnswer(first), this.times(slot));
+        this.records.renew(id, slot, now, options.ttl);
+        return withTimes(duplicateAnswer(first), this.records.times(slot));
       }
     }
     if (slot < 0) assertMayCreate(options, { born: this.born.has(id, now), watermark: this.born.watermark, now });
@@ -202,10 +181,10 @@ export class MemoryStore implements SessionStore {
     if (!changed) {
       // Activity all the same; but no record for a visitor whose write changed nothing.
       if (slot < 0) return { version: 0, ops: [...ops], changed: false };
-      this.renew(id, slot, now, options.ttl);
+      this.records.renew(id, slot, now, options.ttl);
       if (options.device) this.note(id, slot, options.device);
       if (mutation !== undefined) this.mutations.remember(id, mutation, this.table.version(slot));
-      return withTimes({ version: this.table.version(slot), ops: [...ops], changed: false }, this.times(slot));
+      return withTimes({ version: this.table.version(slot), ops: [...ops], changed: false }, this.records.times(slot));
     }
     const text = JSON.stringify(data);
     assertSize(text, options.maxSize);
@@ -241,29 +220,23 @@ export class MemoryStore implements SessionStore {
     let epoch: number | undefined;
     if (slot < 0) {
       this.makeRoom(now);
-      slot = table.add(id, '', now, now + options.absolute);
+      slot = this.records.create(id, now, now + options.absolute);
       epoch = now;
       const when = options.when;
       if (when && 'adopt' in when) this.born.mark(id, when.adopt + adoptionWindow(options));
     }
     const base = table.version(slot);
-    const version = base + 1;
-    this.textBytes += heapBytes(text) - heapBytes(table.text(slot));
-    table.write(slot, text, version);
-    this.hot.put(id, data, text);
-    this.renew(id, slot, now, options.ttl);
+    const version = this.records.write(id, slot, data, text);
+    this.records.renew(id, slot, now, options.ttl);
     if (options.device) this.note(id, slot, options.device);
-    if (options.user) {
-      this.users.move(id, table.user(slot), user);
-      table.setUser(slot, user);
-    }
+    if (options.user) this.records.setUser(id, slot, user);
     if (mutation !== undefined) this.mutations.remember(id, mutation, version);
     // The feed carries what JSON carries (as from RedisStore), and no one else's objects.
-    const applied = copyOps(ops);
+    const applied = cloneOps(ops);
     const patch: StoredPatch =
       mutation === undefined ? { version, base, ops: applied } : { version, base, ops: applied, mutation };
     this.history.append(id, patch);
-    const times = this.times(slot);
+    const times = this.records.times(slot);
     const event = withEpoch({ type: 'change', id, ...patch }, epoch);
     event[DATA] = data; // frozen by `hot.put`
     this.publish(event);
@@ -343,7 +316,7 @@ export class MemoryStore implements SessionStore {
     const now = this.now();
     const slot = this.live(id, now);
     if (slot < 0) return;
-    this.renew(id, slot, now, ttl);
+    this.records.renew(id, slot, now, ttl);
     if (options?.device) this.note(id, slot, options.device);
   }
 
@@ -354,25 +327,8 @@ export class MemoryStore implements SessionStore {
    * @returns `{ id, version, lastActive, createdAt, device? }` for each; times in epoch ms
    */
   async sessionsOf(user: string): Promise<UserSession[]> {
-    const ids = this.users.of(user);
-    if (!ids) return [];
     const now = this.now();
-    const table = this.table;
-    const out: UserSession[] = [];
-    for (const id of [...ids]) {
-      const slot = this.live(id, now);
-      if (slot < 0) continue;
-      const entry: UserSession = {
-        id,
-        version: table.version(slot),
-        lastActive: table.active(slot),
-        createdAt: table.epoch(slot),
-      };
-      const device = table.device(slot);
-      if (device) entry.device = { ...device };
-      out.push(entry);
-    }
-    return out;
+    return this.records.of(user, (id) => this.live(id, now));
   }
 
   /**
@@ -383,12 +339,7 @@ export class MemoryStore implements SessionStore {
    * @returns the unsubscribe
    */
   subscribe(listener: (event: StoreEvent) => void): () => void {
-    // A wrapper per call, so one function subscribed twice is two subscriptions.
-    const entry = (event: StoreEvent): void => listener(event);
-    this.listeners.add(entry);
-    return () => {
-      this.listeners.delete(entry);
-    };
+    return this.listeners.add(listener);
   }
 
   /**
@@ -437,24 +388,12 @@ export class MemoryStore implements SessionStore {
     return slot;
   }
 
-  // The session's data: its parsed copy, or parsed from its text now (and kept).
+  // The session's data, parsed now when it was not kept parsed (which counts as bytes).
   private dataOf(id: string, slot: number): JsonObject {
-    const kept = this.hot.get(id);
-    if (kept) return kept;
-    const text = this.table.text(slot);
-    const data = JSON.parse(text) as JsonObject;
-    this.hot.put(id, data, text);
-    this.keepWithinBytes(id);
+    const before = this.records.bytes;
+    const data = this.records.data(id, slot);
+    if (this.records.bytes > before) this.keepWithinBytes(id);
     return data;
-  }
-
-  private times(slot: number): { epoch: number; expires: number } {
-    return { epoch: this.table.epoch(slot), expires: this.table.expires(slot) };
-  }
-
-  /** Activity: idle deadline = now + ttl, never past the absolute one. */
-  private renew(id: string, slot: number, now: number, ttl: number): void {
-    this.table.renew(id, slot, now, Math.min(now + ttl, this.table.deadline(slot)));
   }
 
   private makeRoom(now: number): void {
@@ -470,7 +409,7 @@ export class MemoryStore implements SessionStore {
   // one just written), then the oldest born marks.
   private keepWithinBytes(keep: string): void {
     while (this.bytes > this.settings.maxBytes) {
-      if (this.hot.dropOldest() || this.history.dropOldest()) continue;
+      if (this.records.dropOldestParsed() || this.history.dropOldest()) continue;
       const oldest = this.table.oldest();
       if (oldest && oldest[0] !== keep) {
         this.evict(oldest[0], oldest[1], `MemoryStore holds its maximum of ${this.settings.maxBytes} bytes`);
@@ -489,21 +428,12 @@ export class MemoryStore implements SessionStore {
     this.publish({ type: 'end', id, reason: 'evicted' });
   }
 
-  // The note sits in its own column, beside the data: no version, no history, no event.
   private note(id: string, slot: number, device: DeviceNote): void {
-    const note = noteOf(device);
-    const grew = noteBytes(note) - noteBytes(this.table.device(slot));
-    this.notesBytes += grew;
-    this.table.setDevice(slot, note);
-    if (grew > 0) this.keepWithinBytes(id);
+    if (this.records.note(slot, device) > 0) this.keepWithinBytes(id);
   }
 
   private remove(id: string, slot: number, reason: EndReason): void {
-    this.users.move(id, this.table.user(slot), undefined);
-    this.textBytes -= heapBytes(this.table.text(slot));
-    this.notesBytes -= noteBytes(this.table.device(slot));
-    this.table.remove(id, slot);
-    this.hot.drop(id);
+    this.records.remove(id, slot);
     this.history.forget(id);
     this.mutations.forget(id);
     this.born.ended(id, reason);
@@ -515,12 +445,6 @@ export class MemoryStore implements SessionStore {
   }
 
   private publish(event: StoreEvent): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (err) {
-        debug('a listener threw on %s of %s: %O', event.type, event.id, err);
-      }
-    }
+    this.listeners.publish(event);
   }
 }
