@@ -159,6 +159,8 @@ export function duplicateAnswer(version: number): ApplyResult {
 export class KeyedQueue {
   // The settled tail of each key's chain (never rejects), removed once nothing waits behind it.
   private readonly tails = new Map<string, Promise<void>>();
+  // Pipelined tasks still running after they let the next one start.
+  private readonly running = new Set<Promise<unknown>>();
 
   /**
    * Runs `task` after everything queued for `key`. When nothing is queued it runs at once,
@@ -197,12 +199,39 @@ export class KeyedQueue {
   }
 
   /**
+   * Like {@link KeyedQueue.run}, but the next task for `key` may start as soon as this one
+   * calls `sent()` (it has handed its write to a connection that keeps order), not only once
+   * it settled: RedisStore pipelines the compare-and-sets of one session this way.
+   *
+   * @param key - what the work is about
+   * @param task - the work; calls `sent` at most once, and need not call it at all
+   * @returns what `task` answers (rejected when it throws)
+   * @example
+   * queue.pipeline(id, (sent) => applyChange(ctx, id, ops, sent))
+   */
+  pipeline<T>(key: string, task: (sent: () => void) => Promise<T>): Promise<T> {
+    let sent!: () => void;
+    const handedOn = new Promise<void>((resolve) => (sent = resolve));
+    const start = (): Promise<T> => task(sent);
+    const tail = this.tails.get(key);
+    const work = tail ? tail.then(start) : start();
+    this.running.add(work);
+    const settled = (): void => {
+      this.running.delete(work);
+      sent();
+    };
+    work.then(settled, settled);
+    this.hold(key, handedOn);
+    return work;
+  }
+
+  /**
    * Resolves once every task queued so far has settled.
    *
    * @returns when idle
    */
   async idle(): Promise<void> {
-    await Promise.all([...this.tails.values()]);
+    await Promise.all([...this.tails.values(), ...[...this.running].map((w) => w.catch(() => undefined))]);
   }
 
   private hold<T>(key: string, work: Promise<T>): Promise<T> {

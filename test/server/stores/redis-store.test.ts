@@ -256,7 +256,7 @@ layout(
         [`${prefix}h:${tag}`, `${prefix}m:${tag}`, `${prefix}o:${tag}`, `${prefix}s:${tag}`, `${prefix}u:{ann}`].sort(),
       );
       const record = await raw.hgetall(`${prefix}s:${tag}`);
-      assert.equal(Object.keys(record).sort(), ['a', 'c', 'd', 't', 'u', 'v']);
+      assert.equal(Object.keys(record).sort(), ['a', 'c', 'd', 't', 'u', 'v', 'w']);
       assert.is(record.v, '1');
       assert.is(record.u, 'ann');
       assert.is(Number(record.a) - Number(record.c), 600_000);

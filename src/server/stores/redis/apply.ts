@@ -2,7 +2,9 @@
  * The apply of `RedisStore`: how one change lands atomically from any node, on one Redis or
  * on a Redis Cluster.
  *
- * Node reads the record (data as JSON text, version, user), applies the ops with `applyOps`,
+ * Node reads the record (data as JSON text, version, user) — or, for a record it read or wrote
+ * last, takes what it saw (known-records.ts) and lets the compare-and-set judge the guess —
+ * applies the ops with `applyOps`,
  * runs the `check` hook on what it read, encodes the new data, the patch and the event
  * itself; then one Lua script, in the session's slot, compare-and-sets on the version and in
  * the same step checks and records the mutation id, decides the write condition (the born
@@ -29,6 +31,7 @@ import type { ApplyOptions, ApplyResult, DeviceNote, StoredPatch } from '../stor
 import type { StoreContext } from './client.js';
 import { sessionKeys } from './keys.js';
 import { APPLY, runScript } from './scripts.js';
+import { newWriteMark, type KnownRecords } from './known-records.js';
 import type { UserIndex } from './user-index.js';
 
 const debug = createDebug('session-sync:redis');
@@ -75,25 +78,31 @@ export function parseData(text: string | null, id: string): JsonObject {
 }
 
 /**
- * Applies one change (see {@link SessionStore.apply}); the caller queues applies per id, so
- * the compare-and-set only ever races with other nodes.
+ * Applies one change (see {@link SessionStore.apply}); the caller queues applies per id and
+ * starts the next when this one calls `sent`, so the compare-and-sets of one node reach
+ * Redis in order and race only with other nodes (or, after a lost race, with the writes
+ * queued behind this one).
  *
  * @param ctx - the store's connection and names
  * @param index - the store's user index
+ * @param known - the records this node last saw, the first attempt's guess (kept up to date)
  * @param id - the session id
  * @param ops - the change
  * @param options - the apply's options (lifetimes checked by the caller)
+ * @param sent - called once this apply's compare-and-set is on its way: the next one may go
  * @returns the answer
  * @throws SessionSyncError `invalid`, `too_large`, `ended`, `store_unavailable`; or what `check` threw
  * @example
- * await applyChange(ctx, index, id, [{ op: 'set', path: ['n'], value: 1 }], { ttl, absolute })
+ * await applyChange(ctx, index, known, id, [{ op: 'set', path: ['n'], value: 1 }], { ttl, absolute })
  */
 export async function applyChange(
   ctx: StoreContext,
   index: UserIndex,
+  known: KnownRecords,
   id: string,
   ops: readonly Op[],
   options: ApplyOptions,
+  sent: () => void = () => undefined,
 ): Promise<ApplyResult> {
   const keys = sessionKeys(ctx.prefix, id);
   const mutation = options.mutation ?? '';
@@ -101,12 +110,18 @@ export async function applyChange(
   const condition = when === undefined ? '' : 'exists' in when ? 'exists' : 'adopt';
   const adoptUntil = when && 'adopt' in when ? when.adopt + adoptionWindow(options) : 0;
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const [[text, stored, storedUser], seen] = await ctx.conn.run('apply', (c) =>
-      Promise.all([
-        c.hmget(keys.record, 'd', 'v', 'u'),
-        mutation ? c.hget(keys.mutations, mutation) : Promise.resolve(null),
-      ]),
-    );
+    // A change without a mutation id to a record this node just read or wrote goes straight
+    // to the compare-and-set. A replayed mutation is always read first: a duplicate must be
+    // answered as one before `check` judges it again.
+    const guess = attempt === 1 && !mutation ? known.of(id) : undefined;
+    const [[text, stored, storedUser, storedMark], seen] = guess
+      ? [[guess.text, String(guess.version), guess.user, guess.mark], null]
+      : await ctx.conn.run('apply', (c) =>
+          Promise.all([
+            c.hmget(keys.record, 'd', 'v', 'u', 'w'),
+            mutation ? c.hget(keys.mutations, mutation) : Promise.resolve(null),
+          ]),
+        );
     if (seen) return duplicateAnswer(Number(seen));
     const base = stored ? Number(stored) : 0;
     // The script decides again, atomically; this only spares a round trip.
@@ -132,7 +147,13 @@ export async function applyChange(
     // already names this user joined the index before the apply that named it (the CAS
     // guarantees the record still does when this one lands).
     const landBy = user !== '' && user !== (storedUser ?? '') ? await index.add(user, id, options.absolute) : '';
-    const answer = (await ctx.conn.run('apply', (c) =>
+    // What the record will be if this lands: the next apply queued here builds on it and is
+    // sent right behind this one (Redis runs one connection's commands in order); if this
+    // one fails, that one's compare-and-set fails too and it reads afresh.
+    const mark = changed ? newWriteMark() : (storedMark ?? '');
+    if (changed)
+      known.remember(id, { version: base + 1, mark, text: dataText, user: setUser ? user : (storedUser ?? '') });
+    const reply = ctx.conn.run('apply', (c) =>
       runScript(
         c,
         APPLY,
@@ -156,20 +177,40 @@ export async function applyChange(
           epoch,
           ...noteArgs(options.device),
           landBy,
+          storedMark ?? '',
+          mark,
         ],
       ),
-    )) as string[];
+    );
+    sent();
+    let answer: string[];
+    try {
+      answer = (await reply) as string[];
+    } catch (err) {
+      known.forget(id); // it may or may not have landed
+      throw err;
+    }
+    if (answer[0] !== 'ok') known.forget(id);
     if (answer[0] === 'dup') return duplicateAnswer(Number(answer[1]));
     if (answer[0] === 'ended') throw endedError();
     if (answer[0] === 'ok') {
       const previous = answer[5];
+      const version = Number(answer[1]);
+      if (version > 0)
+        known.remember(id, {
+          version,
+          mark,
+          text: changed ? dataText : (text ?? '{}'),
+          user: setUser ? user : (previous ?? ''),
+        });
       // After the apply, lazily: a failure (or a crash here) only leaves an extra member.
       if (setUser && previous && previous !== user) void index.prune(previous, [id], Number(answer[6]));
-      const result: ApplyResult = { version: Number(answer[1]), ops: [...ops], changed: answer[2] === '1' };
+      const result: ApplyResult = { version, ops: [...ops], changed: answer[2] === '1' };
       return withTimes(result, answer[3] ? { epoch: Number(answer[3]), expires: Number(answer[4]) } : undefined);
     }
     debug('apply %s on attempt %d (version now %s)', answer[0], attempt, answer[1]);
-    if (answer[0] === 'conflict') await sleep(Math.random() * Math.min(5 * attempt, 50));
+    // A stale guess is no race lost: read at once.
+    if (answer[0] === 'conflict' && !guess) await sleep(Math.random() * Math.min(5 * attempt, 50));
   }
   throw new SessionSyncError(
     'store_unavailable',

@@ -3,7 +3,7 @@
  *
  * | key                      | type   | holds                                                        |
  * |--------------------------|--------|--------------------------------------------------------------|
- * | `{prefix}s:{<id>}`       | hash   | `d` data as JSON text (encoded by Node, never by Lua), `v` version, `c` created (epoch ms), `a` absolute deadline (epoch ms), `t` last active (epoch ms), `u` user (when indexed), `ua` / `ip` the device note (when known; beside the data, never in it) |
+ * | `{prefix}s:{<id>}`       | hash   | `d` data as JSON text (encoded by Node, never by Lua), `v` version, `w` the mark of the write that made this version (the compare-and-set checks it beside `v`), `c` created (epoch ms), `a` absolute deadline (epoch ms), `t` last active (epoch ms), `u` user (when indexed), `ua` / `ip` the device note (when known; beside the data, never in it) |
  * | `{prefix}h:{<id>}`       | list   | the last `history` patches as JSON text `{ version, base, ops, mutation? }`, oldest first |
  * | `{prefix}m:{<id>}`       | hash   | mutation id → the version it was first applied at (its answer) |
  * | `{prefix}o:{<id>}`       | list   | mutation ids in arrival order, capped at 256 (the oldest leaves `m` too) |

@@ -24,6 +24,7 @@ import type {
   UserSession,
 } from '../store.js';
 import { applyChange, noteArgs, parseData } from './apply.js';
+import { KnownRecords } from './known-records.js';
 import { catchUp, readStates } from './catch-up.js';
 import { CommandConnection, type StoreContext } from './client.js';
 import { connect, type RedisStoreTarget } from './connect.js';
@@ -87,6 +88,7 @@ export class RedisStore implements SessionStore {
   private readonly feed: ChangeFeed;
   private readonly watcher: ExpiryWatcher;
   private readonly queue = new KeyedQueue();
+  private readonly known = new KnownRecords();
   private closed = false;
 
   /**
@@ -141,8 +143,13 @@ export class RedisStore implements SessionStore {
         ),
     });
     this.feed = new ChangeFeed(channel, subscriber, (event) => {
-      if (event.type === 'change') this.watcher.noteChange(event.id, event.version);
-      else this.watcher.noteEnd(event.id);
+      if (event.type === 'change') {
+        this.watcher.noteChange(event.id, event.version);
+        this.known.saw(event.id, event.version);
+      } else {
+        this.watcher.noteEnd(event.id);
+        this.known.forget(event.id);
+      }
     });
     // Whatever was published while the feed was not subscribed is lost: catch up at once.
     this.feed.onResubscribed = () => void this.watcher.tick(true);
@@ -166,13 +173,18 @@ export class RedisStore implements SessionStore {
   async get(id: string): Promise<StoredSession | undefined> {
     const keys = sessionKeys(this.ctx.prefix, id);
     // One slot (the session's), so one pipeline even on a cluster.
-    const [[d, v, u, c], left] = await this.ctx.conn.run('get', async (client) => {
-      const replies = (await client.pipeline().hmget(keys.record, 'd', 'v', 'u', 'c').pttl(keys.record).exec()) ?? [];
+    const [[d, v, u, c, w], left] = await this.ctx.conn.run('get', async (client) => {
+      const replies =
+        (await client.pipeline().hmget(keys.record, 'd', 'v', 'u', 'c', 'w').pttl(keys.record).exec()) ?? [];
       for (const [err] of replies) if (err) throw err;
       return [replies[0]![1] as (string | null)[], replies[1]![1] as number] as const;
     });
-    if (!v) return undefined;
+    if (!v) {
+      this.known.forget(id);
+      return undefined;
+    }
     const session: StoredSession = { data: parseData(d ?? null, id), version: Number(v) };
+    this.known.remember(id, { version: session.version, mark: w ?? '', text: d ?? '{}', user: u ?? '' });
     if (u) session.user = u;
     return withTimes(session, c && left > 0 ? { epoch: Number(c), expires: Date.now() + left } : undefined);
   }
@@ -196,8 +208,9 @@ export class RedisStore implements SessionStore {
     } catch (err) {
       return Promise.reject(err);
     }
-    // One apply per id at a time on this node: the CAS then races only with other nodes.
-    return this.queue.run(id, () => applyChange(this.ctx, this.index, id, ops, options));
+    // Applies to one id leave this node in order, each sent right behind the one before,
+    // built on what that one will have written: one round trip each, pipelined.
+    return this.queue.pipeline(id, (sent) => applyChange(this.ctx, this.index, this.known, id, ops, options, sent));
   }
 
   /** {@inheritDoc SessionStore.since} */
@@ -217,6 +230,7 @@ export class RedisStore implements SessionStore {
 
   /** {@inheritDoc SessionStore.destroy} */
   async destroy(id: string, reason: EndReason, options: DestroyOptions = {}): Promise<boolean> {
+    this.known.forget(id);
     return (await this.ends.take(id, reason, options)) !== undefined;
   }
 
@@ -232,6 +246,7 @@ export class RedisStore implements SessionStore {
    * const was = await store.take(id, 'regenerated')
    */
   take(id: string, reason: EndReason, options: DestroyOptions = {}): Promise<StoredSession | undefined> {
+    this.known.forget(id);
     return this.ends.take(id, reason, options);
   }
 

@@ -51,7 +51,11 @@ end
  * time to record when this apply creates the record (epoch ms), 17 'note' to replace the
  * device note with 18 (User-Agent or '') and 19 (IP or ''), else '', 20 the time (epoch ms)
  * by which this apply must land because Node added the session to its new user's index
- * for it, or ''.
+ * for it, or '', 21 the write mark the record is expected to hold ('' for none), 22 the mark
+ * of this write.
+ * The compare is on the version AND the write mark (a token unique to each write), so a node
+ * that built on what it expects an earlier write of its own to leave, or on a record of an
+ * id's earlier life, is told `conflict` however the versions happen to line up.
  * Answers `{'dup', '<version>'}` (the version the id was first applied at),
  * `{'conflict', '<version>'}`, `{'ended'}` (the condition refused: no record may be created),
  * `{'reindex'}` (too late after the index add: Node adds again and retries; see
@@ -70,7 +74,9 @@ if mutation ~= '' then
   if seen then return {'dup', seen} end
 end
 local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if current ~= tonumber(ARGV[1]) then return {'conflict', int(current)} end
+if current ~= tonumber(ARGV[1]) or (redis.call('HGET', KEYS[1], 'w') or '') ~= ARGV[21] then
+  return {'conflict', int(current)}
+end
 local changed = ARGV[2] == '1'
 if current == 0 and not changed then return {'ok', '0', '0', '', '', '', ''} end
 if ARGV[20] ~= '' and now > tonumber(ARGV[20]) then return {'reindex'} end
@@ -95,7 +101,7 @@ note(KEYS[1], ARGV[17], ARGV[18], ARGV[19])
 local version = current
 if changed then
   version = current + 1
-  redis.call('HSET', KEYS[1], 'd', ARGV[3], 'v', int(version))
+  redis.call('HSET', KEYS[1], 'd', ARGV[3], 'v', int(version), 'w', ARGV[22])
   redis.call('RPUSH', KEYS[2], ARGV[4])
   redis.call('LTRIM', KEYS[2], int(-tonumber(ARGV[10])), -1)
 end
