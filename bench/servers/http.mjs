@@ -1,4 +1,6 @@
-// One HTTP contender: node bench/servers/http.mjs <bare|express-session|session-sync|connect-redis|session-sync-redis>
+// One HTTP contender: node bench/servers/http.mjs <bare|empty-middleware|express-session|session-sync|connect-redis|session-sync-redis>
+// (empty-middleware: bare plus one `app.use((req, res, next) => next())`, what Express charges for
+// any middleware at all; bench/profile.mjs --contenders=bare,empty-middleware,session-sync)
 // Routes: /init (creates the session), /rw (reads and writes one key), /untouched, /write-key?k=
 // (read, await, write a distinct key), /incr (read, await, write one counter), /dump; and
 // /__stats (probe.mjs), outside the session middleware.
@@ -15,7 +17,8 @@ const pause = () => new Promise((r) => setTimeout(r, Math.random() * 5));
 let close = async () => {};
 let data; // (req) => the session object to read and write
 
-if (mode === 'bare') {
+if (mode === 'bare' || mode === 'empty-middleware') {
+  if (mode === 'empty-middleware') app.use((req, res, next) => next());
   const one = {};
   data = () => one;
   // Bare Express reads no cookie, but gets one of session-sync's shape (`sid=<43>.<43>`), so
