@@ -73,15 +73,18 @@ if mutation ~= '' then
   local seen = redis.call('HGET', KEYS[3], mutation)
   if seen then return {'dup', seen} end
 end
-local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if current ~= tonumber(ARGV[1]) or (redis.call('HGET', KEYS[1], 'w') or '') ~= ARGV[21] then
+-- One read of the record's fields: each redis.call costs Redis CPU on every write.
+local record = redis.call('HMGET', KEYS[1], 'v', 'w', 'c', 'a', 'u')
+local current = tonumber(record[1] or '0')
+if current ~= tonumber(ARGV[1]) or (record[2] or '') ~= ARGV[21] then
   return {'conflict', int(current)}
 end
 local changed = ARGV[2] == '1'
 if current == 0 and not changed then return {'ok', '0', '0', '', '', '', ''} end
 if ARGV[20] ~= '' and now > tonumber(ARGV[20]) then return {'reindex'} end
 local absolute = tonumber(ARGV[9])
-local deadline
+local created, deadline
+local fields = {}
 if current == 0 then
   if ARGV[14] == 'exists' then return {'ended'} end
   if ARGV[14] == 'adopt' then
@@ -90,18 +93,26 @@ if current == 0 then
     redis.call('SET', KEYS[5], 'live', 'PX', int(closes - now))
   end
   -- The creation time comes from the node (it is in the event published below already).
-  deadline = tonumber(ARGV[16]) + absolute
-  redis.call('HSET', KEYS[1], 'c', ARGV[16])
+  created = ARGV[16]
+  deadline = tonumber(created) + absolute
+  fields = {'c', created}
 else
-  local created = tonumber(redis.call('HGET', KEYS[1], 'c')) or now
-  deadline = math.min(tonumber(redis.call('HGET', KEYS[1], 'a')) or (created + absolute), created + absolute)
+  created = record[3] or ''
+  local from = tonumber(created) or now
+  deadline = math.min(tonumber(record[4]) or (from + absolute), from + absolute)
 end
-redis.call('HSET', KEYS[1], 'a', int(deadline), 't', int(now))
-note(KEYS[1], ARGV[17], ARGV[18], ARGV[19])
 local version = current
+table.insert(fields, 'a')
+table.insert(fields, int(deadline))
+table.insert(fields, 't')
+table.insert(fields, int(now))
 if changed then
   version = current + 1
-  redis.call('HSET', KEYS[1], 'd', ARGV[3], 'v', int(version), 'w', ARGV[22])
+  for _, v in ipairs({'d', ARGV[3], 'v', int(version), 'w', ARGV[22]}) do table.insert(fields, v) end
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+note(KEYS[1], ARGV[17], ARGV[18], ARGV[19])
+if changed then
   redis.call('RPUSH', KEYS[2], ARGV[4])
   redis.call('LTRIM', KEYS[2], int(-tonumber(ARGV[10])), -1)
 end
@@ -112,13 +123,13 @@ if mutation ~= '' then
     redis.call('HDEL', KEYS[3], redis.call('LPOP', KEYS[4]))
   end
 end
-local olduser = redis.call('HGET', KEYS[1], 'u') or ''
+local olduser = record[5] or ''
 if ARGV[12] == 'set' then
   if ARGV[13] == '' then redis.call('HDEL', KEYS[1], 'u') else redis.call('HSET', KEYS[1], 'u', ARGV[13]) end
 end
 local pexp = refresh(tonumber(ARGV[8]), deadline)
 if changed then redis.call('PUBLISH', ARGV[6], ARGV[5]) end
-return {'ok', int(version), changed and '1' or '0', redis.call('HGET', KEYS[1], 'c') or '', int(now + pexp), olduser, int(now)}
+return {'ok', int(version), changed and '1' or '0', created, int(now + pexp), olduser, int(now)}
 `,
 );
 
