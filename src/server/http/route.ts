@@ -38,6 +38,12 @@ function pathnameOf(req: Request): string {
 export function isRouteRequest(core: Core, req: Request): boolean {
   const route = core.options.route;
   if (route === null) return false;
+  if (typeof route === 'string') {
+    // Most requests are not for the route: a prefix test spares parsing their URL (Express's
+    // `req.path` parses it). An absolute-form target (`http://host/…`) takes the long way.
+    const url = req.url ?? '/';
+    if (url.charCodeAt(0) === 47 && !url.startsWith(route)) return false;
+  }
   const path = pathnameOf(req);
   return typeof route === 'string' ? path === route : route.test(path);
 }
