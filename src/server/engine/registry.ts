@@ -192,17 +192,8 @@ export class Registry {
       held.refs++;
       return held;
     }
-    const entry: LiveSession = {
-      id,
-      data: EMPTY,
-      version: 0,
-      epoch: null,
-      expires: null,
-      issued: 0,
-      refs: 1,
-      pendingVersion: 0,
-    };
-    this.live.set(id, entry);
+    const entry = this.enter(id, undefined);
+    entry.refs = 1;
     return entry;
   }
 
