@@ -6,6 +6,7 @@
  */
 import type { StoredPatch } from '../store.js';
 import { heapBytes } from './bytes.js';
+import { dropFirst } from './hot.js';
 
 // Heap bytes of one kept patch beyond its text: the array slot and the string header.
 const PATCH_OVERHEAD = 32;
@@ -103,10 +104,7 @@ export class PatchHistory {
    * @returns false when nothing was kept
    */
   dropOldest(): boolean {
-    const oldest = this.bySession.keys().next();
-    if (oldest.done) return false;
-    this.forget(oldest.value);
-    return true;
+    return dropFirst(this.bySession, (id) => this.forget(id));
   }
 }
 

@@ -90,9 +90,23 @@ export class HotData {
    * @returns false when none was kept
    */
   dropOldest(): boolean {
-    const oldest = this.entries.keys().next();
-    if (oldest.done) return false;
-    this.drop(oldest.value);
-    return true;
+    return dropFirst(this.entries, (id) => this.drop(id));
   }
+}
+
+/**
+ * Drops the first key of an insertion-ordered map (its least recently used, when every use
+ * re-inserts) through `drop`.
+ *
+ * @param map - the map
+ * @param drop - forgets one key and what it held
+ * @returns false when the map was empty
+ * @example
+ * dropFirst(entries, (id) => this.drop(id))
+ */
+export function dropFirst<K>(map: Map<K, unknown>, drop: (key: K) => void): boolean {
+  const first = map.keys().next();
+  if (first.done) return false;
+  drop(first.value);
+  return true;
 }

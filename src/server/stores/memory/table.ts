@@ -176,11 +176,7 @@ export class SessionTable {
 
   /** @param slot - a slot @param user - its user, or undefined for none */
   setUser(slot: number, user: string | undefined): void {
-    if (!this.users) {
-      if (user === undefined) return;
-      this.users = new Array<string | undefined>(this.texts.length).fill(undefined);
-    }
-    this.users[slot] = user;
+    this.users = withCell(this.users, this.texts.length, slot, user);
   }
 
   /** @param slot - a slot @returns its device note, if any */
@@ -190,10 +186,21 @@ export class SessionTable {
 
   /** @param slot - a slot @param note - its device note, or undefined for none */
   setDevice(slot: number, note: DeviceNote | undefined): void {
-    if (!this.devices) {
-      if (note === undefined) return;
-      this.devices = new Array<DeviceNote | undefined>(this.texts.length).fill(undefined);
-    }
-    this.devices[slot] = note;
+    this.devices = withCell(this.devices, this.texts.length, slot, note);
   }
+}
+
+// A column most stores never use is made on its first value: until then it costs nothing.
+function withCell<T>(
+  column: (T | undefined)[] | undefined,
+  length: number,
+  slot: number,
+  value: T | undefined,
+): (T | undefined)[] | undefined {
+  if (!column) {
+    if (value === undefined) return undefined;
+    column = new Array<T | undefined>(length).fill(undefined);
+  }
+  column[slot] = value;
+  return column;
 }
