@@ -124,7 +124,11 @@ export async function httpBench({ quick, redisUrl, connections = 50 }) {
         latencyP50: median(mine.map((m) => m.latencyP50)),
         latencyP99: median(mine.map((m) => m.latencyP99)),
       };
-      if (redisUrl) row.redisCpuMicrosPerReq = round(median(mine.map((m) => m.redisCpuMicrosPerReq)), 1);
+      if (redisUrl) {
+        row.redisCpuMicrosPerReq = round(median(mine.map((m) => m.redisCpuMicrosPerReq)), 1);
+        row.redisCommandsPerReq = round(median(mine.map((m) => m.redisCommandsPerReq)), 2);
+        row.redisBytesInPerReq = Math.round(median(mine.map((m) => m.redisBytesInPerReq)));
+      }
       rows.push(row);
     }
   }
