@@ -237,6 +237,8 @@ for (const run of [http, hr].filter(Boolean)) {
     ),
   ].join('\n');
   console.log(`${detail}\n`);
+  for (const r of run.rows.filter((r) => r.failedRequests > 0))
+    console.log(`note: ${NAMES[r.contender]}, ${r.label}: ${r.failedRequests} failed requests in the windows kept.\n`);
   const crowded = Math.max(...run.rows.flatMap((r) => [r.serverCoreOthers, r.loadCoreOthers]));
   if (crowded > 0.1)
     console.log(
