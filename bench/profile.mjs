@@ -61,6 +61,18 @@ async function withServer(contender, options, fn) {
     await server.stop();
   }
 }
+const redisCli = (...command) => {
+  if (!redis) return '';
+  const { hostname, port } = new URL(redis.url);
+  return spawnSync('redis-cli', ['-h', hostname, '-p', port, ...command], { encoding: 'utf8' }).stdout ?? '';
+};
+/** Calls per command since the last CONFIG RESETSTAT (the bench's own INFO and CONFIG left out). */
+const commandStats = () =>
+  Object.fromEntries(
+    [...redisCli('info', 'commandstats').matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)]
+      .filter(([, name]) => !/^(info|config)/.test(name))
+      .map(([, name, calls]) => [name, Number(calls)]),
+  );
 const drive = (server, route, duration) =>
   load({
     url: server.url,
@@ -76,12 +88,17 @@ async function collect(contender) {
   const name = `${contender}.cpuprofile`;
   const nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${out}`, `--cpu-prof-name=${name}`, '--cpu-prof-interval=250'];
   const windows = {};
+  const commands = {};
   let cpuServer;
   await withServer(contender, { nodeArgs: [...nodeArgs, '--trace-gc-nvp'], keepOutput: true }, async (server) => {
     cpuServer = server;
     for (const route of routes) {
       await drive(server, route, warm);
+      redisCli('config', 'resetstat');
       windows[route.key] = await drive(server, route, seconds);
+      if (redis) commands[route.key] = commandStats();
+      const { non2xx, errors } = windows[route.key].failed;
+      if (non2xx + errors) process.stderr.write(` (${route.key}: ${non2xx} non-2xx, ${errors} errors)`);
     }
   });
   // Read once the server has exited: --trace-gc lines reach the pipe when stdout flushes.
@@ -97,13 +114,15 @@ async function collect(contender) {
       writeFileSync(join(out, `${contender}.${route.key}.heapprofile`), JSON.stringify(heap));
     }
   });
-  writeFileSync(join(out, `${contender}.windows.json`), JSON.stringify({ interval, windows, heapServed }));
+  writeFileSync(join(out, `${contender}.windows.json`), JSON.stringify({ interval, windows, heapServed, commands }));
   process.stderr.write(' done\n');
 }
 
 /** Per-request figures of one contender and route from the raw files in `dir`. */
 function analyse(dir, contender, routeKey) {
-  const { interval, windows, heapServed } = JSON.parse(readFileSync(join(dir, `${contender}.windows.json`), 'utf8'));
+  const { interval, windows, heapServed, commands } = JSON.parse(
+    readFileSync(join(dir, `${contender}.windows.json`), 'utf8'),
+  );
   const m = windows[routeKey];
   const served = m.server.served;
   const cpu = cpuWindow(JSON.parse(readFileSync(join(dir, `${contender}.cpuprofile`), 'utf8')), m.server.window);
@@ -126,6 +145,10 @@ function analyse(dir, contender, routeKey) {
     );
   return {
     heapInterval: interval,
+    // Redis commands per request by name, those a Lua script calls included.
+    redisCommandsPerReq: commands?.[routeKey]
+      ? Object.fromEntries(Object.entries(commands[routeKey]).map(([k, v]) => [k, v / served]))
+      : undefined,
     rps: Math.round(m.rps),
     served,
     wallMs: m.server.wallMs,

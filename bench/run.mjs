@@ -253,14 +253,16 @@ const table = [
 console.log(`\n${table}\n`);
 for (const run of [http, hr].filter(Boolean)) {
   const detail = [
-    `| ${run.name === 'http' ? 'HTTP' : 'HTTP on Redis'}, ${run.connections} connections, ${run.duration} s × ${run.rounds} rounds | contender | req/s | × bare | server CPU µs/req | × bare | server busy | event loop idle | core 0 / core 1 to others | latency p50 / p99 ms${run.name === 'http' ? '' : ' | Redis CPU µs/req'} |`,
+    `| ${run.name === 'http' ? 'HTTP' : 'HTTP on Redis'}, ${run.connections} connections, ${run.duration} s × ${run.rounds} rounds | contender | req/s | × bare | server CPU µs/req | × bare | server busy | event loop idle | core 0 / core 1 to others | latency p50 / p99 ms${run.name === 'http' ? '' : ' | Redis CPU µs / commands / bytes in per req'} |`,
     `| --- | --- | --- | --- | --- | --- | --- | --- | --- | ---${run.name === 'http' ? '' : ' | ---'} |`,
     ...run.rows.map(
       (r) =>
-        `| ${r.label} | ${NAMES[r.contender]} | ${r.rps} | ${r.ratio} | ${r.cpuMicrosPerReq} | ${r.cpuRatio} | ${pct(r.busy)} | ${Math.round(r.eventLoopIdle * 100)}% | ${pct(r.serverCoreOthers)} / ${pct(r.loadCoreOthers)} | ${r.latencyP50} / ${r.latencyP99}${run.name === 'http' ? '' : ` | ${r.redisCpuMicrosPerReq}`} |`,
+        `| ${r.label} | ${NAMES[r.contender]} | ${r.rps} | ${r.ratio} | ${r.cpuMicrosPerReq} | ${r.cpuRatio} | ${pct(r.busy)} | ${Math.round(r.eventLoopIdle * 100)}% | ${pct(r.serverCoreOthers)} / ${pct(r.loadCoreOthers)} | ${r.latencyP50} / ${r.latencyP99}${run.name === 'http' ? '' : ` | ${r.redisCpuMicrosPerReq} / ${r.redisCommandsPerReq} / ${r.redisBytesInPerReq}`} |`,
     ),
   ].join('\n');
   console.log(`${detail}\n`);
+  for (const r of run.rows.filter((r) => r.failedRequests > 0))
+    console.log(`note: ${NAMES[r.contender]}, ${r.label}: ${r.failedRequests} failed requests in the windows kept.\n`);
   const crowded = Math.max(...run.rows.flatMap((r) => [r.serverCoreOthers, r.loadCoreOthers]));
   if (crowded > 0.1)
     console.log(

@@ -54,6 +54,12 @@ export function report({ contenders, routes, results, top, note }) {
       (r) => r.heap.byOwnerPerReq,
       (v) => (v ? `${Math.round(v.bytes)} / ${us(v.objects)}` : '0'),
     );
+    if (contenders.some((c) => of(c).redisCommandsPerReq))
+      table(
+        'Redis commands per request (calls inside Lua scripts included)',
+        (r) => r.redisCommandsPerReq ?? {},
+        (v) => (v ? round(v, 2) : 0),
+      );
     const [base] = contenders;
     for (const c of contenders) {
       const r = of(c);

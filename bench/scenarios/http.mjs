@@ -40,6 +40,10 @@ export async function sessions(url, count) {
 
 const summary = (xs) => round(median(xs), 3);
 const crowdedBy = (m) => Math.max(m.crowding.serverCore, m.crowding.loadCore);
+const failures = (m) => m.failed.non2xx + m.failed.errors;
+// The better of two windows: one without failed requests, then the less crowded.
+const better = (a, b) =>
+  failures(a) > 0 !== failures(b) > 0 ? (failures(a) > 0 ? b : a) : crowdedBy(b) < crowdedBy(a) ? b : a;
 // Other people's work on this shared machine can take a pinned core in the middle of a
 // measurement; the full run measures such a window once more and keeps the least
 // crowded attempt. Every attempt stays in the raw figures.
@@ -82,8 +86,15 @@ export async function httpBench({ quick, redisUrl, connections = 50 }) {
         for (const route of routes) {
           const attempts = [];
           do attempts.push(await measure(server, route, duration));
-          while (!quick && attempts.length < 2 && crowdedBy(attempts.at(-1)) > CROWDED);
-          const best = attempts.reduce((a, b) => (crowdedBy(b) < crowdedBy(a) ? b : a));
+          while (
+            attempts.length < 2 &&
+            (failures(attempts.at(-1)) > 0 || (!quick && crowdedBy(attempts.at(-1)) > CROWDED))
+          );
+          const best = attempts.reduce(better);
+          for (const a of attempts.filter(failures))
+            process.stderr.write(
+              `\nbench: ${contender} ${route.key}: ${a.failed.non2xx} non-2xx, ${a.failed.errors} errors (${a.failed.timeouts} timeouts), latency max ${a.latencyMax} ms${a === best ? ' (kept: the other attempt failed too)' : ' (measured again)'}\n`,
+            );
           runs[contender][route.key].push({
             ...best,
             attempts: attempts.length,
@@ -121,10 +132,16 @@ export async function httpBench({ quick, redisUrl, connections = 50 }) {
         // The cores' time taken by anything but this server / this load (see load.mjs).
         serverCoreOthers: summary(mine.map((m) => m.crowding.serverCore)),
         loadCoreOthers: summary(mine.map((m) => m.crowding.loadCore)),
+        // Failed requests in the windows kept (each printed when it happened): should be 0.
+        failedRequests: mine.reduce((sum, m) => sum + failures(m), 0),
         latencyP50: median(mine.map((m) => m.latencyP50)),
         latencyP99: median(mine.map((m) => m.latencyP99)),
       };
-      if (redisUrl) row.redisCpuMicrosPerReq = round(median(mine.map((m) => m.redisCpuMicrosPerReq)), 1);
+      if (redisUrl) {
+        row.redisCpuMicrosPerReq = round(median(mine.map((m) => m.redisCpuMicrosPerReq)), 1);
+        row.redisCommandsPerReq = round(median(mine.map((m) => m.redisCommandsPerReq)), 2);
+        row.redisBytesInPerReq = Math.round(median(mine.map((m) => m.redisBytesInPerReq)));
+      }
       rows.push(row);
     }
   }
