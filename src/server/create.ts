@@ -167,8 +167,21 @@ export class SessionSync {
    * @example
    * await sync.update(id, (s) => { s.credits = 10 })
    */
-  update = (id: string, change: SessionUpdate): Promise<{ version: number; changed: boolean }> =>
-    this.track(this.applyUpdate(id, change));
+  update = (id: string, change: SessionUpdate): Promise<{ version: number; changed: boolean }> => {
+    // Ops go straight to the commit; on a store that answers at once (MemoryStore) they are
+    // done before this returns, with nothing for close() to wait for and no async step to
+    // pay for (a fan-out server calls this for every change it pushes).
+    if (Array.isArray(change) && change.length > 0) {
+      try {
+        const result = this.core.commitSync(id, change as readonly Op[], { when: this.outOfBand(id) });
+        if (!(result instanceof Promise)) return Promise.resolve({ version: result.version, changed: result.changed });
+        return this.track(result.then((r) => ({ version: r.version, changed: r.changed })));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.track(this.applyUpdate(id, change));
+  };
 
   private async applyUpdate(id: string, change: SessionUpdate): Promise<{ version: number; changed: boolean }> {
     let ops: readonly Op[];

@@ -119,6 +119,7 @@ export class Core extends EventEmitter {
       }
     }
     if (event.type === 'change') {
+      if (this.listenerCount('change') === 0) return; // nothing to build the public event for
       const change: SessionChange = { version: event.version, base: event.base, ops: event.ops };
       if (event.mutation !== undefined) change.mutation = event.mutation;
       this.emit('change', event.id, change);
