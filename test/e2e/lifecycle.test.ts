@@ -44,6 +44,32 @@ async function sessionId(context: BrowserContext, url: string): Promise<string |
 /** Every data the page's session showed since the page loaded, as JSON text. */
 const shown = (page: Page): Promise<string[]> => page.evaluate(() => (window as any).seen);
 
+/**
+ * Waits until the page's cached record holds the idle deadline the server told. A record
+ * created by the page's own first write learns it one round trip after the write is
+ * acknowledged (the SDK says hello again); a tab closed inside that round trip leaves a copy
+ * with no known deadline, shown until the server answers (README, Decisions).
+ */
+async function deadlineCached(page: Page): Promise<void> {
+  await page.waitForFunction(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const open = indexedDB.open('session-sync');
+        open.onerror = () => resolve(false);
+        open.onsuccess = () => {
+          const all = open.result.transaction('kv').objectStore('kv').getAll();
+          all.onerror = () => resolve(false);
+          all.onsuccess = () => {
+            open.result.close();
+            resolve(all.result.some((r: any) => r?.version > 0 && typeof r.until === 'number'));
+          };
+        };
+      }),
+    undefined,
+    { polling: 50, timeout: 10_000 },
+  );
+}
+
 function lifecycle(name: string) {
   const s = suite<Ctx>(name);
   s.before(
@@ -135,6 +161,7 @@ shared('ended by idle expiry: a copy past the deadline the server told is never 
   await waitFor(alice, (s) => s.status === 'live');
   await alice.evaluate(() => (window as any).demo.session.set('prefs.theme', 'alice-theme'));
   await waitFor(alice, (s) => s.pending === 0);
+  await deadlineCached(alice);
   await alice.close();
   await pause(2000);
 
