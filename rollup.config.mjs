@@ -54,6 +54,19 @@ const tsJsExtension = {
 };
 
 /**
+ * `import.meta.url` in the CommonJS output: the file's URL from `__filename`. Rollup's own
+ * rewrite spells it `require('u' + 'rl')`, a require of an expression that package checkers
+ * read as an unknown package (and one that needs the `url` module by its old bare name).
+ */
+const cjsImportMetaUrl = {
+  name: 'cjs-import-meta-url',
+  resolveImportMeta(property, { format }) {
+    if (format === 'cjs' && property === 'url') return `require('node:url').pathToFileURL(__filename).href`;
+    return null;
+  },
+};
+
+/**
  * `require('session-sync')` must be the factory itself (the seed package's shape), with the
  * named exports as its properties. Rollup's CommonJS output for a module with a default and
  * named exports gives `exports.default` instead, so a hand-written entry
@@ -168,7 +181,7 @@ export default [
     input: entries,
     external,
     treeshake: { moduleSideEffects: (id, isExternal) => !isExternal },
-    plugins: [tsJsExtension, transpile('es2022'), cjsIndexEntry],
+    plugins: [tsJsExtension, transpile('es2022'), cjsImportMetaUrl, cjsIndexEntry],
     output: {
       dir: 'dist',
       format: 'cjs',

@@ -133,6 +133,27 @@ types('the declarations import only Node built-ins, peer dependencies and our ow
   }
 });
 
+types('the code imports only node: built-ins, dependencies, peer dependencies and our own files', () => {
+  const allowed = new Set([...Object.keys(pkg.peerDependencies), ...Object.keys(pkg.dependencies), 'session-sync']);
+  const code = readdirSync(join(root, 'dist')).filter((f) => /\.(c?js)$/.test(f) && !f.includes('.iife.'));
+  for (const file of code) {
+    // Static imports and every require(...) call, however its argument is spelt: a require of
+    // an expression (rollup's `require('u' + 'rl')`) names no package a checker can see.
+    const text = read(file);
+    const specs = [
+      ...[...text.matchAll(/^(?:import|export)\b[^'"\n]*(['"][^'"]+['"])/gm)].map((m) => m[1]!),
+      ...[...text.matchAll(/\brequire\(([^)]*)\)/g)].map((m) => m[1]!.trim()),
+    ];
+    for (const spec of specs) {
+      const name = /^['"]([^'"]+)['"]$/.exec(spec)?.[1];
+      assert.ok(name !== undefined, `dist/${file} requires ${spec}, not a plain package name`);
+      if (!name || name.startsWith('./') || name.startsWith('node:')) continue;
+      const pkgName = name.startsWith('@') ? name.split('/').slice(0, 2).join('/') : name.split('/')[0]!;
+      assert.ok(allowed.has(pkgName), `dist/${file} imports ${name}, which a consumer does not install`);
+    }
+  }
+});
+
 types('nothing @internal ships: an editor offers only the public members', () => {
   for (const file of declarationFiles()) {
     assert.not.match(read(file), /@internal/, file);

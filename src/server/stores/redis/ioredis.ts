@@ -2,8 +2,8 @@
  * ioredis is an optional peer dependency: only `RedisStore` needs it, so it is loaded when a
  * store is constructed, never by `import 'session-sync'` (MemoryStore users do not install its
  * 1.2 MB). `createRequire` keeps that load synchronous, so a missing package fails in the
- * constructor with the command to run, and rollup turns `import.meta.url` into its CommonJS
- * equivalent in dist/server.cjs.
+ * constructor with the command to run; in dist/server.cjs `import.meta.url` becomes the file's
+ * URL from `__filename` (rollup.config.mjs, cjsImportMetaUrl).
  *
  * The option types below are structural on purpose: a type import of ioredis in the shipped
  * declarations would fail to type-check (TS2307) for every consumer without it.
