@@ -13,12 +13,7 @@ import type { Server as HttpServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import express, { type Express } from 'express';
 import { Server, type Socket as ServerSocket } from 'socket.io';
-import {
-  io as connectClient,
-  type Socket as ClientSocket,
-  type ManagerOptions,
-  type SocketOptions,
-} from 'socket.io-client';
+import { type Socket as ClientSocket } from 'socket.io-client';
 import { createSessionSync, type SessionSync } from '../../src/server/create.js';
 import type { SessionSyncOptions } from '../../src/server/options.js';
 import { MemoryStore, type MemoryStoreOptions } from '../../src/server/stores/memory/memory-store.js';
@@ -26,6 +21,7 @@ import { RedisStore } from '../../src/server/stores/redis/redis-store.js';
 import type { SessionStore } from '../../src/server/stores/store.js';
 import * as assert from 'uvu/assert';
 import { Jar, serve } from './http.js';
+import { connectVisitor, type VisitorSocketOptions } from './socket-client.js';
 import { startRedis, type TestRedis } from './redis.js';
 import { Gates } from './gates.js';
 import { errors, handlers, routes } from './lifecycle-app.js';
@@ -63,10 +59,7 @@ export interface SceneOptions {
 }
 
 /** Options of {@link Scene.connect}. */
-export interface SceneConnectOptions extends Partial<ManagerOptions & SocketOptions> {
-  /** Wait for `connect` (default true). */
-  wait?: boolean;
-}
+export type SceneConnectOptions = VisitorSocketOptions;
 
 /** A running scene. */
 export interface Scene {
@@ -154,24 +147,7 @@ export async function startScene(kind: Kind, options: SceneOptions = {}): Promis
     b: nodes[1] ?? a,
     gates,
     visitor: () => new Jar(a.url),
-    connect(node, jar, connectOptions = {}) {
-      const { wait = true, ...rest } = connectOptions;
-      const headers: Record<string, string> = {};
-      if (jar) Object.defineProperty(headers, 'cookie', { enumerable: true, get: () => jar.header });
-      const socket = connectClient(node.url, {
-        transports: ['websocket'],
-        reconnection: false,
-        forceNew: true,
-        extraHeaders: headers,
-        ...rest,
-      });
-      clients.push(socket);
-      if (!wait) return Promise.resolve(socket);
-      return new Promise((resolve, reject) => {
-        socket.once('connect', () => resolve(socket));
-        socket.once('connect_error', (err) => reject(err));
-      });
-    },
+    connect: (node, jar, connectOptions = {}) => connectVisitor(node.url, jar, connectOptions, clients),
     async close() {
       for (const socket of clients) socket.disconnect();
       for (const node of nodes) {

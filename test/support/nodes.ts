@@ -12,16 +12,12 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import express, { type Express } from 'express';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
-import {
-  io as connectClient,
-  type Socket as ClientSocket,
-  type ManagerOptions,
-  type SocketOptions,
-} from 'socket.io-client';
+import { type Socket as ClientSocket } from 'socket.io-client';
 import { RedisStore, type RedisStoreOptions } from '../../src/server/stores/redis/redis-store.js';
 import { createSessionSync, type SessionSync } from '../../src/server/create.js';
 import type { SessionSyncOptions } from '../../src/server/options.js';
 import { Jar, serve } from './http.js';
+import { connectVisitor, type VisitorSocketOptions } from './socket-client.js';
 
 export { Jar };
 
@@ -61,10 +57,7 @@ export interface NodesOptions {
 }
 
 /** Options of {@link Nodes.connect}. */
-export interface NodeConnectOptions extends Partial<ManagerOptions & SocketOptions> {
-  /** Wait for `connect` (default true). */
-  wait?: boolean;
-}
+export type NodeConnectOptions = VisitorSocketOptions;
 
 /** A running set of nodes. */
 export interface Nodes {
@@ -211,25 +204,7 @@ export async function startNodes(options: NodesOptions): Promise<Nodes> {
   return {
     nodes,
     visitor: () => new Jar(nodes[0]!.url),
-    connect(node, jar, connectOptions = {}) {
-      const { wait = true, ...rest } = connectOptions;
-      const headers: Record<string, string> = {};
-      // Read the jar at every handshake, so a reconnect carries what the jar holds then.
-      Object.defineProperty(headers, 'cookie', { enumerable: true, get: () => jar.header });
-      const socket = connectClient(node.url, {
-        transports: ['websocket'],
-        reconnection: false,
-        forceNew: true,
-        extraHeaders: headers,
-        ...rest,
-      });
-      clients.push(socket);
-      if (!wait) return Promise.resolve(socket);
-      return new Promise((resolve, reject) => {
-        socket.once('connect', () => resolve(socket));
-        socket.once('connect_error', (err) => reject(err));
-      });
-    },
+    connect: (node, jar, connectOptions = {}) => connectVisitor(node.url, jar, connectOptions, clients),
     async close() {
       for (const socket of clients) socket.disconnect();
       await Promise.all(nodes.map((n) => n.close()));

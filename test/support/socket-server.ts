@@ -9,15 +9,11 @@
 import type { Server as HttpServer } from 'node:http';
 import express, { type Express } from 'express';
 import { Server, type ServerOptions, type Socket as ServerSocket } from 'socket.io';
-import {
-  io as connectClient,
-  type Socket as ClientSocket,
-  type ManagerOptions,
-  type SocketOptions,
-} from 'socket.io-client';
+import { type Socket as ClientSocket } from 'socket.io-client';
 import { createSessionSync, type SessionSync } from '../../src/server/create.js';
 import type { SessionSyncOptions } from '../../src/server/options.js';
 import { Jar, serve } from './http.js';
+import { connectVisitor, type VisitorSocketOptions } from './socket-client.js';
 
 export { Jar };
 
@@ -40,11 +36,9 @@ export interface StartOptions {
 }
 
 /** Options of {@link TestServer.connect}. */
-export interface ConnectOptions extends Partial<ManagerOptions & SocketOptions> {
+export interface ConnectOptions extends VisitorSocketOptions {
   /** The Origin header to send (none by default, like a non-browser client). */
   origin?: string;
-  /** Wait for `connect` (default true); false returns the socket at once. */
-  wait?: boolean;
   /** The namespace (default `/`). */
   nsp?: string;
   /** Another server's base URL (default this one's). */
@@ -160,25 +154,8 @@ export async function startSocketServer(
     sockets,
     visitor: () => new Jar(url),
     connect(jar, connectOptions = {}) {
-      const { origin, wait = true, nsp = '', url: base = url, ...rest } = connectOptions;
-      const headers: Record<string, string> = {};
-      if (origin !== undefined) headers.origin = origin;
-      if (jar) {
-        Object.defineProperty(headers, 'cookie', { enumerable: true, get: () => jar.header });
-      }
-      const socket = connectClient(base + nsp, {
-        transports: ['websocket'],
-        reconnection: false,
-        forceNew: true,
-        extraHeaders: headers,
-        ...rest,
-      });
-      clients.push(socket);
-      if (!wait) return Promise.resolve(socket);
-      return new Promise((resolve, reject) => {
-        socket.once('connect', () => resolve(socket));
-        socket.once('connect_error', (err) => reject(err));
-      });
+      const { origin, nsp = '', url: base = url, ...rest } = connectOptions;
+      return connectVisitor(base + nsp, jar, rest, clients, origin === undefined ? {} : { origin });
     },
     async close() {
       for (const socket of clients) socket.disconnect();
