@@ -5,27 +5,13 @@
  * create`, ready once every node reports `cluster_state:ok` with all slots served (and every
  * replica is in sync). Everything is killed on `stop()` and when the process exits.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { assertInstalled, freePort, ping } from './redis.js';
+import { assertInstalled, dropScratchDir, freePort, ping, scratchDir, spawnRedisServer } from './redis.js';
 
 const run = promisify(execFile);
-const children = new Set<ChildProcess>();
-const dirs = new Set<string>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const child of children) child.kill('SIGKILL');
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  });
-}
 
 /** Options of {@link startCluster}. */
 export interface StartClusterOptions {
@@ -91,10 +77,8 @@ const field = (info: string, name: string): string | undefined =>
  */
 export async function startCluster(options: StartClusterOptions = {}): Promise<TestCluster> {
   assertInstalled();
-  installExitHook();
   const { primaries = 3, replicas = 0, nodeTimeout = 1000, wrap = [] } = options;
-  const dir = mkdtempSync(join(tmpdir(), 'session-sync-cluster-'));
-  dirs.add(dir);
+  const dir = scratchDir('session-sync-cluster-');
   const count = primaries * (1 + replicas);
   const ports: number[] = [];
   while (ports.length < count) {
@@ -103,12 +87,11 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     if (port + 10000 < 65536 && !ports.includes(port) && !ports.includes(port + 10000)) ports.push(port);
   }
   const procs = new Map<number, ChildProcess>();
-  let output = '';
+  const outputs: (() => string)[] = [];
+  const output = (): string => outputs.map((o) => o()).join('');
   for (const port of ports) {
-    const proc = spawn(
-      wrap[0] ?? 'redis-server',
+    const { proc, output: own } = spawnRedisServer(
       [
-        ...(wrap.length ? [...wrap.slice(1), 'redis-server'] : []),
         '--port',
         String(port),
         '--bind',
@@ -130,22 +113,14 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
         '--loglevel',
         'warning',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      wrap,
     );
-    const keep = (chunk: Buffer): void => void (output = (output + chunk.toString()).slice(-4000));
-    proc.stdout?.on('data', keep);
-    proc.stderr?.on('data', keep);
-    proc.unref();
-    (proc.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-    (proc.stderr as unknown as { unref?: () => void } | null)?.unref?.();
-    children.add(proc);
-    proc.once('exit', () => children.delete(proc));
+    outputs.push(own);
     procs.set(port, proc);
   }
   const stop = async (): Promise<void> => {
     await Promise.all([...procs.keys()].map((port) => kill(port)));
-    rmSync(dir, { recursive: true, force: true });
-    dirs.delete(dir);
+    dropScratchDir(dir);
   };
   const kill = async (port: number): Promise<void> => {
     const proc = procs.get(port);
@@ -173,7 +148,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
         ),
       );
       if (states.every(Boolean)) return;
-      if (Date.now() > deadline) throw new Error(`the test cluster is not healthy after ${timeout} ms:\n${output}`);
+      if (Date.now() > deadline) throw new Error(`the test cluster is not healthy after ${timeout} ms:\n${output()}`);
       await sleep(100);
     }
   };
@@ -182,7 +157,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     const deadline = Date.now() + 10_000;
     for (const port of ports) {
       while (!(await ping(port))) {
-        if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}:\n${output}`);
+        if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}:\n${output()}`);
         await sleep(20);
       }
     }

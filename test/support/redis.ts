@@ -43,6 +43,55 @@ function installExitHook(): void {
 }
 
 /**
+ * A fresh directory for redis-server's files, removed when the test process exits.
+ *
+ * @param prefix - the start of its name under the system's temporary directory
+ * @returns its path
+ */
+export function scratchDir(prefix: string): string {
+  installExitHook();
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.add(dir);
+  return dir;
+}
+
+/**
+ * Removes a {@link scratchDir} now.
+ *
+ * @param dir - its path
+ */
+export function dropScratchDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  dirs.delete(dir);
+}
+
+/**
+ * Spawns redis-server with `args`, under `wrap` (e.g. `['taskset', '-c', '0']`), unref'd (a
+ * forgotten stop must not keep the test process alive) and SIGKILLed when the test process
+ * exits; its last 4000 characters of output are kept for error messages.
+ *
+ * @param args - redis-server's arguments
+ * @param wrap - a command to run it under, or none
+ * @returns the process and its output so far
+ */
+export function spawnRedisServer(args: string[], wrap: string[] = []): { proc: ChildProcess; output: () => string } {
+  installExitHook();
+  const proc = spawn(wrap[0] ?? 'redis-server', [...(wrap.length ? [...wrap.slice(1), 'redis-server'] : []), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer): void => void (output = (output + chunk.toString()).slice(-4000));
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
+  proc.unref();
+  (proc.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+  (proc.stderr as unknown as { unref?: () => void } | null)?.unref?.();
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  return { proc, output: () => output };
+}
+
+/**
  * A free TCP port on 127.0.0.1 (closed again before it is returned).
  *
  * @returns the port
@@ -106,10 +155,8 @@ export function assertInstalled(): void {
  */
 export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
   assertInstalled();
-  installExitHook();
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'session-sync-redis-'));
-  dirs.add(dir);
+  const dir = scratchDir('session-sync-redis-');
   const args = [
     '--port',
     String(port),
@@ -130,37 +177,16 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
   let child: ChildProcess | undefined;
 
   async function start(): Promise<void> {
-    const wrap = options.wrap ?? [];
-    const proc = spawn(
-      wrap[0] ?? 'redis-server',
-      [...(wrap.length ? [...wrap.slice(1), 'redis-server'] : []), ...args],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const { proc, output } = spawnRedisServer(args, options.wrap);
     child = proc;
-    children.add(proc);
-    let output = '';
-    const keep = (chunk: Buffer): void => {
-      output = (output + chunk.toString()).slice(-4000);
-    };
-    proc.stdout?.on('data', keep);
-    proc.stderr?.on('data', keep);
-    // A forgotten stop() must not keep the test process alive: the exit hook kills it.
-    proc.unref();
-    (proc.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-    (proc.stderr as unknown as { unref?: () => void } | null)?.unref?.();
     let exited = false;
-    proc.once('exit', () => {
-      exited = true;
-      children.delete(proc);
-    });
+    proc.once('exit', () => void (exited = true));
     const deadline = Date.now() + 10_000;
     while (!(await ping(port))) {
-      if (exited) throw new Error(`redis-server exited at start on port ${port}:\n${output}`);
+      if (exited) throw new Error(`redis-server exited at start on port ${port}:\n${output()}`);
       if (Date.now() > deadline) {
         proc.kill('SIGKILL');
-        throw new Error(`redis-server did not answer PING on port ${port} within 10 s:\n${output}`);
+        throw new Error(`redis-server did not answer PING on port ${port} within 10 s:\n${output()}`);
       }
       await new Promise((r) => setTimeout(r, 20));
     }
