@@ -16,7 +16,7 @@ import { resolveOptions } from './resolve-options.js';
 import { attachToServer, createSocketMiddleware, socketProbe } from './socket/attach.js';
 import { SocketSide } from './socket/side.js';
 import { endedError } from './stores/common.js';
-import { TIMES, type SessionStore, type WriteCondition } from './stores/store.js';
+import { TIMES, type ApplyResult, type SessionStore, type WriteCondition } from './stores/store.js';
 import { userSessions, type UserSessionInfo } from './engine/devices.js';
 import type { EndReason } from '../shared/index.js';
 import { endSessions, opsOf, updateSessions, userKeyOf, type SessionUpdate } from './engine/user-sessions.js';
@@ -167,22 +167,10 @@ export class SessionSync {
    * @example
    * await sync.update(id, (s) => { s.credits = 10 })
    */
-  update = (id: string, change: SessionUpdate): Promise<{ version: number; changed: boolean }> => {
-    // Ops go straight to the commit; on a store that answers at once (MemoryStore) they are
-    // done before this returns, with nothing for close() to wait for and no async step to
-    // pay for (a fan-out server calls this for every change it pushes).
-    if (Array.isArray(change) && change.length > 0) {
-      try {
-        const result = this.core.commitSync(id, change as readonly Op[], { when: this.outOfBand(id) });
-        if (!(result instanceof Promise)) return Promise.resolve({ version: result.version, changed: result.changed });
-        return this.track(result.then((r) => ({ version: r.version, changed: r.changed })));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    return this.track(this.applyUpdate(id, change));
-  };
+  update = (id: string, change: SessionUpdate): Promise<{ version: number; changed: boolean }> =>
+    Array.isArray(change) && change.length > 0 ? this.commitOps(id, change) : this.track(this.applyUpdate(id, change));
 
+  // A function change reads the data first; no ops answer the current version.
   private async applyUpdate(id: string, change: SessionUpdate): Promise<{ version: number; changed: boolean }> {
     let ops: readonly Op[];
     if (typeof change === 'function') {
@@ -192,12 +180,23 @@ export class SessionSync {
       ops = await opsOf(stored?.data ?? {}, change, 'update');
     } else if (Array.isArray(change)) ops = change;
     else throw new TypeError('session-sync: update(id, change) takes ops or a function');
-    if (ops.length === 0) {
-      const stored = await this.core.store.get(id);
-      return { version: stored?.version ?? 0, changed: false };
+    if (ops.length > 0) return this.commitOps(id, ops);
+    const stored = await this.core.store.get(id);
+    return { version: stored?.version ?? 0, changed: false };
+  }
+
+  // Ops go straight to the commit, without an async step: on a store that answers at once
+  // (MemoryStore) they are done when this returns and close() has nothing to wait for (a
+  // fan-out server calls update() for every change it pushes).
+  private commitOps(id: string, ops: readonly Op[]): Promise<{ version: number; changed: boolean }> {
+    let result: ApplyResult | Promise<ApplyResult>;
+    try {
+      result = this.core.commitSync(id, ops, { when: this.outOfBand(id) });
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const result = await this.core.commit(id, ops, { when: this.outOfBand(id) });
-    return { version: result.version, changed: result.changed };
+    if (!(result instanceof Promise)) return Promise.resolve({ version: result.version, changed: result.changed });
+    return this.track(result.then((r) => ({ version: r.version, changed: r.changed })));
   }
 
   // Out of band, a session is changed only while it exists — or, for an id issued early that
